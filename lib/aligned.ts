@@ -1,0 +1,64 @@
+// Aligned memory for O_DIRECT and address arithmetic on views.
+import { markAsUntransferable } from 'node:worker_threads'
+import { constants as bufferConstants } from 'node:buffer'
+import { binding } from './binding'
+import { invalidArgType, outOfRange } from './errors'
+
+const baseCache = new WeakMap<ArrayBufferLike, number>()
+
+/** Base address of an ArrayBuffer's memory (stable for non-resizable buffers). */
+function baseAddress(view: ArrayBufferView): number {
+  const buf = view.buffer
+  let base = baseCache.get(buf)
+  if (base === undefined) {
+    base = binding.addressOf(view) - view.byteOffset
+    baseCache.set(buf, base)
+  }
+  return base
+}
+
+/** Memory address of the first byte of `view` (plus `offset`). */
+export function addressOf(view: ArrayBufferView, offset = 0): number {
+  return baseAddress(view) + view.byteOffset + offset
+}
+
+function isPowerOfTwo(n: number): boolean {
+  return Number.isInteger(n) && n > 0 && (n & (n - 1)) === 0
+}
+
+/**
+ * Allocate a zero-filled Buffer whose memory starts on an `alignment`-byte
+ * boundary, as O_DIRECT requires. The memory cannot be transferred to
+ * another thread (it is marked untransferable), so it cannot vanish while the
+ * kernel uses it.
+ */
+export function allocAligned(size: number, alignment = 4096): Buffer {
+  if (typeof size !== 'number') throw invalidArgType('size', 'of type number', size)
+  if (!Number.isInteger(size) || size < 0 || size > bufferConstants.MAX_LENGTH - 65536) {
+    throw outOfRange('size', `an integer >= 0 and <= ${bufferConstants.MAX_LENGTH - 65536}`, size)
+  }
+  if (typeof alignment !== 'number') throw invalidArgType('alignment', 'of type number', alignment)
+  if (!isPowerOfTwo(alignment) || alignment > 65536) {
+    throw outOfRange('alignment', 'a power of two between 1 and 65536', alignment)
+  }
+  const ab = new ArrayBuffer(size + alignment)
+  markAsUntransferable(ab)
+  const base = baseAddress(new Uint8Array(ab, 0, 0))
+  const skip = (alignment - (base % alignment)) % alignment
+  return Buffer.from(ab, skip, size)
+}
+
+/** True if the view's memory starts on an `alignment` boundary. */
+export function isAligned(view: ArrayBufferView, alignment = 4096): boolean {
+  return addressOf(view) % alignment === 0
+}
+
+/** Round `n` up to a multiple of `alignment`. */
+export function alignUp(n: number, alignment = 4096): number {
+  return Math.ceil(n / alignment) * alignment
+}
+
+/** Round `n` down to a multiple of `alignment`. */
+export function alignDown(n: number, alignment = 4096): number {
+  return Math.floor(n / alignment) * alignment
+}

@@ -1,0 +1,51 @@
+// The one place that loads the native addon (node-gyp-build picks a prebuild
+// from prebuilds/ or a local build/ from source).
+import * as path from 'node:path'
+
+/** A completion batch arrives as (id, res) pairs in `batch`; a cancel result is reported with id `-(target + 1)`. */
+export interface NativeRing {
+  prep(id: number, kind: number, fd: number, position: number, view: ArrayBufferView, byteOffset: number, byteLength: number): number
+  prep(id: number, kind: number, fd: number, position: number, views: ArrayBufferView[]): number
+  prep(id: number, kind: number, fd: number, position: number): number
+  cancel(id: number): number
+  submit(): number
+  close(): void
+  stats(): { backend: string; pending: number; cancels: number; submitted: number; completed: number; liveOps: number; liveRings: number }
+}
+
+export interface NativeRingConstructor {
+  new (backend: 'io_uring' | 'libaio', entries: number, batch: Float64Array, onBatch: (n: number) => void): NativeRing
+}
+
+export interface UringProbe {
+  ok: boolean
+  errno?: number
+  syscall?: string
+  features?: number
+  lastOp?: number
+  opcodes?: number[]
+  cancelFlags?: Record<'userdata' | 'all' | 'fd' | 'fdFixed' | 'op' | 'any', boolean>
+  cancelResults?: Record<string, number>
+  syncCancel?: boolean
+}
+
+export interface NativeBinding {
+  Ring: NativeRingConstructor
+  probeUring(): UringProbe
+  probeAio(entries: number): { ok: boolean; errno?: number; syscall?: string }
+  dioAlign(fd: number): { memory: number; offset: number; logicalBlockSize: number; source: string }
+  addressOf(buffer: ArrayBufferLike | ArrayBufferView): number
+  nativeStats(): { liveOps: number; liveRings: number }
+  constants: { OP_READ: number; OP_WRITE: number; OP_FSYNC: number; OP_FDATASYNC: number }
+}
+
+function load(): NativeBinding {
+  if (process.platform !== 'linux') {
+    throw new Error(`direct-aio supports only Linux (io_uring, libaio and O_DIRECT), not ${process.platform}.`)
+  }
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const nodeGypBuild = require('node-gyp-build') as (dir: string) => NativeBinding
+  return nodeGypBuild(path.join(__dirname, '..'))
+}
+
+export const binding: NativeBinding = load()

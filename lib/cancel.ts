@@ -1,0 +1,64 @@
+// AbortSignal wiring and the meaning of an abort. This is the only module
+// that touches AbortSignal. One 'abort' listener per signal, however many
+// requests share it; requests leave the set when they settle, and the
+// listener goes when the set is empty, so a long-lived signal does not grow.
+import { AbortError, AbortStage } from './errors'
+import { ECANCELED, Request } from './request'
+
+type AbortHandler = (reason: unknown) => void
+
+interface Watch {
+  handlers: Set<AbortHandler>
+  listener: () => void
+}
+
+const watches = new WeakMap<AbortSignal, Watch>()
+
+/** Call `onAbort` when `signal` aborts; returns the function that stops watching. */
+export function watchSignal(signal: AbortSignal, onAbort: AbortHandler): () => void {
+  let w = watches.get(signal)
+  if (!w) {
+    const handlers = new Set<AbortHandler>()
+    const listener = () => {
+      watches.delete(signal)
+      signal.removeEventListener('abort', listener)
+      for (const h of Array.from(handlers)) h(signal.reason)
+      handlers.clear()
+    }
+    w = { handlers, listener }
+    watches.set(signal, w)
+    signal.addEventListener('abort', listener)
+  }
+  const watch = w
+  watch.handlers.add(onAbort)
+  return () => {
+    watch.handlers.delete(onAbort)
+    if (watch.handlers.size === 0 && watches.get(signal) === watch) {
+      watches.delete(signal)
+      signal.removeEventListener('abort', watch.listener)
+    }
+  }
+}
+
+/** Where an aborted request's abort landed, from what its chunks reported. */
+export function stageOf(req: Request): AbortStage {
+  if (req.chunks.length === 0) return 'queued'
+  let transferred = false
+  let allKernelCancelled = true
+  for (const c of req.chunks) {
+    if (c.res !== undefined && c.res > 0) transferred = true
+    if (c.res !== ECANCELED) allKernelCancelled = false
+  }
+  if (!transferred && allKernelCancelled) return 'kernel'
+  return 'issued'
+}
+
+export function abortErrorFor(req: Request): AbortError {
+  const stage = stageOf(req)
+  return new AbortError(stage, req.transferredBytes(), req.ranges(), req.abortReason)
+}
+
+/** An AbortError for a request refused before it was created (signal already aborted). */
+export function preAborted(signal: AbortSignal): AbortError {
+  return new AbortError('queued', 0, [], signal.reason)
+}

@@ -1,0 +1,129 @@
+// Every error the package raises is built here, in the shapes Node users
+// already match on: fs errors (code/errno/syscall/path), argument errors
+// (ERR_INVALID_ARG_TYPE, ERR_OUT_OF_RANGE, ...), and AbortError.
+import * as util from 'node:util'
+
+export type Syscall = 'read' | 'write' | 'fsync' | 'fdatasync' | 'open' | 'close' | 'fstat' | 'ftruncate' | string
+
+/** A system error shaped like those of `node:fs`. */
+export interface ErrnoError extends Error {
+  errno: number
+  code: string
+  syscall: string
+  path?: string
+}
+
+/** Build a Node-fs-shaped error from a negative errno (as io_uring and libaio report). */
+export function errnoError(res: number, syscall: Syscall, path?: string, detail?: string): ErrnoError {
+  const errno = res > 0 ? -res : res
+  let code = 'UNKNOWN'
+  let desc = 'unknown error'
+  try {
+    const entry = util.getSystemErrorMap().get(errno)
+    if (entry) [code, desc] = entry
+  } catch {
+    // fall through with UNKNOWN
+  }
+  let message = `${code}: ${desc}, ${syscall}`
+  if (path !== undefined) message += ` '${path}'`
+  if (detail) message += ` (${detail})`
+  const err = new Error(message) as ErrnoError
+  err.errno = errno
+  err.code = code
+  err.syscall = syscall
+  if (path !== undefined) err.path = path
+  Error.captureStackTrace(err, errnoError)
+  return err
+}
+
+/** Where an aborted request was when the abort took effect. */
+export type AbortStage = 'queued' | 'kernel' | 'issued'
+
+/**
+ * Rejection of an aborted request. `stage` says where the abort landed:
+ * `'queued'` (never issued), `'kernel'` (the kernel cancelled it before it
+ * reached the device) or `'issued'` (it had reached the block layer and ran).
+ */
+export class AbortError extends Error {
+  override readonly name = 'AbortError'
+  readonly code = 'ABORT_ERR'
+  /** Where the abort landed. */
+  readonly stage: AbortStage
+  /** Exact number of bytes read or written before the request stopped. */
+  readonly bytesTransferred: number
+  /** Byte ranges of the file, `[start, end)`, that did reach the device. */
+  readonly ranges: Array<[number, number]>
+  constructor(stage: AbortStage, bytesTransferred: number, ranges: Array<[number, number]>, cause: unknown) {
+    super(
+      stage === 'queued'
+        ? 'The operation was aborted before it was issued'
+        : stage === 'kernel'
+          ? 'The operation was aborted; the kernel cancelled it before it reached the device'
+          : `The operation was aborted too late: it had reached the device (${bytesTransferred} bytes transferred)`,
+      { cause },
+    )
+    this.stage = stage
+    this.bytesTransferred = bytesTransferred
+    this.ranges = ranges
+  }
+}
+
+export interface CodedError extends Error {
+  code: string
+}
+
+function coded<E extends Error>(err: E, code: string, fn: Function): E & CodedError {
+  const e = err as E & CodedError
+  e.code = code
+  Error.captureStackTrace(e, fn)
+  return e
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null'
+  if (value === undefined) return 'undefined'
+  if (typeof value === 'bigint') return `type bigint (${value}n)`
+  if (typeof value === 'number') return `type number (${value})`
+  if (typeof value === 'string') return `type string ('${value.length > 28 ? value.slice(0, 25) + '...' : value}')`
+  if (typeof value === 'function') return `function ${value.name || '<anonymous>'}`
+  if (typeof value === 'object') {
+    const ctor = (value as object).constructor
+    return ctor && ctor.name ? `an instance of ${ctor.name}` : 'an object'
+  }
+  return `type ${typeof value}`
+}
+
+export function invalidArgType(name: string, expected: string, value: unknown): TypeError & CodedError {
+  return coded(new TypeError(`The "${name}" argument must be ${expected}. Received ${describe(value)}`), 'ERR_INVALID_ARG_TYPE', invalidArgType)
+}
+
+export function invalidArgValue(name: string, value: unknown, reason: string): TypeError & CodedError {
+  return coded(new TypeError(`The argument '${name}' ${reason}. Received ${describe(value)}`), 'ERR_INVALID_ARG_VALUE', invalidArgValue)
+}
+
+export function outOfRange(name: string, range: string, value: unknown): RangeError & CodedError {
+  const shown = typeof value === 'bigint' ? `${value}n` : typeof value === 'number' ? String(value) : describe(value)
+  return coded(new RangeError(`The value of "${name}" is out of range. It must be ${range}. Received ${shown}`), 'ERR_OUT_OF_RANGE', outOfRange)
+}
+
+/** Using an IoContext after close(). */
+export function contextClosed(): Error & CodedError {
+  return coded(new Error('The IoContext is closed'), 'ERR_DIRECT_AIO_CONTEXT_CLOSED', contextClosed)
+}
+
+/** A backend that was asked for by name and is not available here. */
+export function backendUnavailable(name: string, reason: string): Error & CodedError {
+  return coded(new Error(`The ${name} backend is not available: ${reason}`), 'ERR_DIRECT_AIO_BACKEND_UNAVAILABLE', backendUnavailable)
+}
+
+/** O_DIRECT alignment violations are EINVAL, said plainly before the kernel says it tersely. */
+export function misaligned(syscall: Syscall, path: string, what: string, value: number, alignment: number): ErrnoError {
+  const shown = what === 'buffer address' ? `0x${value.toString(16)}` : String(value)
+  return errnoError(
+    -22,
+    syscall,
+    path,
+    `O_DIRECT needs the ${what} to be a multiple of ${alignment}; got ${shown}` +
+      (what === 'buffer address' ? '. Allocate the buffer with allocAligned()' : ''),
+  )
+}

@@ -1,0 +1,12 @@
+// Public exports only.
+export { open, DirectFileHandle } from './file'
+export type { OpenOptions, IoOptions, ReadOptions, WriteOptions, ReadResult, WriteResult, ReadvResult, WritevResult } from './file'
+export { IoContext } from './context'
+export type { IoContextOptions, GroupOp, GroupOptions } from './context'
+export { allocAligned, isAligned, alignUp, alignDown } from './aligned'
+export { AbortError } from './errors'
+export type { AbortStage, ErrnoError } from './errors'
+export { capabilities, alignment } from './kernel'
+export type { Capabilities } from './kernel'
+export type { IoStats } from './stats'
+export type { BackendName } from './backends/backend'

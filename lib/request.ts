@@ -1,0 +1,163 @@
+// One request's state. A request is queued, then issued as one or more
+// chunks, then settled. It holds its buffers until every chunk it issued has
+// completed: only then does the caller get them back.
+import type { DeviceQueue } from './queue'
+
+export const ECANCELED = -125
+
+/** What a group of indivisible requests shares: once any part is issued, all of it runs. */
+export interface Group {
+  committed: boolean
+}
+
+export interface Chunk {
+  id: number
+  req: Request
+  /** Offset of this chunk within the request, in bytes. */
+  start: number
+  len: number
+  res: number | undefined
+  cancelSent: boolean
+}
+
+export interface RequestInit {
+  kind: number
+  syscall: string
+  fd: number
+  path: string
+  device: DeviceQueue
+  /** One view plus a byte range of it, or several whole views (vectored). */
+  views: ArrayBufferView[]
+  vectored: boolean
+  byteOffset: number
+  length: number
+  position: number
+  priority: number
+  chunkSize: number
+  maxChunksInFlight: number
+  indivisible: boolean
+  group: Group | null
+}
+
+export class Request {
+  readonly kind: number
+  readonly syscall: string
+  readonly fd: number
+  readonly path: string
+  readonly device: DeviceQueue
+  readonly views: ArrayBufferView[]
+  readonly vectored: boolean
+  readonly byteOffset: number
+  readonly length: number
+  readonly position: number
+  readonly priority: number
+  readonly chunkSize: number
+  readonly maxChunksInFlight: number
+  readonly indivisible: boolean
+  readonly group: Group | null
+  readonly createdAt: number
+
+  seq = 0
+  /** Bytes of the request already handed to chunks. */
+  planned = 0
+  inKernel = 0
+  chunks: Chunk[] = []
+  /** No more chunks will be issued (EOF, error or abort). */
+  stopped = false
+  error = 0
+  aborted = false
+  abortReason: unknown = undefined
+  settled = false
+  /** Listed in its device queue. */
+  queued = false
+  /** Set once a part of an indivisible request (or group) went out. */
+  committed = false
+  resolve!: (bytes: number) => void
+  reject!: (err: Error) => void
+  onSettle: (() => void) | null = null
+
+  constructor(init: RequestInit, now: number) {
+    this.kind = init.kind
+    this.syscall = init.syscall
+    this.fd = init.fd
+    this.path = init.path
+    this.device = init.device
+    this.views = init.views
+    this.vectored = init.vectored
+    this.byteOffset = init.byteOffset
+    this.length = init.length
+    this.position = init.position
+    this.priority = init.priority
+    this.chunkSize = init.chunkSize
+    this.maxChunksInFlight = init.maxChunksInFlight
+    this.indivisible = init.indivisible
+    this.group = init.group
+    this.createdAt = now
+  }
+
+  /** More chunks remain to be issued. Sync requests have one, zero-length chunk. */
+  hasMore(): boolean {
+    if (this.stopped) return false
+    if (this.length === 0) return this.chunks.length === 0
+    return this.planned < this.length
+  }
+
+  /** Whether the cancellation contract lets an abort stop this request now. */
+  abortable(): boolean {
+    if (this.indivisible && this.committed) return false
+    if (this.group && this.group.committed) return false
+    return true
+  }
+
+  /** Bytes transferred as one contiguous run from the start (what read/write report). */
+  contiguousBytes(): number {
+    const done = this.chunks.slice().sort((a, b) => a.start - b.start)
+    let n = 0
+    for (const c of done) {
+      if (c.start !== n || c.res === undefined || c.res <= 0) break
+      n += c.res
+      if (c.res < c.len) break
+    }
+    return n
+  }
+
+  /** Every byte that reached the device, however fragmented. */
+  transferredBytes(): number {
+    let n = 0
+    for (const c of this.chunks) if (c.res !== undefined && c.res > 0) n += c.res
+    return n
+  }
+
+  /** File byte ranges [start, end) that reached the device, merged. */
+  ranges(): Array<[number, number]> {
+    const rs: Array<[number, number]> = []
+    for (const c of this.chunks.slice().sort((a, b) => a.start - b.start)) {
+      if (c.res === undefined || c.res <= 0) continue
+      const s = this.position + c.start
+      const e = s + c.res
+      const last = rs[rs.length - 1]
+      if (last && last[1] === s) last[1] = e
+      else rs.push([s, e])
+    }
+    return rs
+  }
+
+  /** Views for the byte range [start, start + len) of the request. */
+  slice(start: number, len: number): ArrayBufferView[] {
+    const out: ArrayBufferView[] = []
+    let skip = start
+    let want = len
+    for (const v of this.views) {
+      if (want === 0) break
+      if (skip >= v.byteLength) {
+        skip -= v.byteLength
+        continue
+      }
+      const take = Math.min(v.byteLength - skip, want)
+      out.push(new Uint8Array(v.buffer, v.byteOffset + skip, take))
+      want -= take
+      skip = 0
+    }
+    return out
+  }
+}
