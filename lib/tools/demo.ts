@@ -1,0 +1,4 @@
+export async function demo(_argv: string[]): Promise<number> {
+  console.log('demo: not yet')
+  return 0
+}
