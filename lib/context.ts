@@ -149,7 +149,9 @@ export class IoContext {
       cap = Math.min(cap, backend.name === 'libaio' ? Math.max(1, Math.floor(info.nrRequests / 2)) : info.nrRequests)
     }
     const mif = this.#maxInFlight
-    if (mif !== 'auto') q = new DeviceQueue(info.key, Math.min(mif, backend.capacity), null)
+    // An explicit depth is honoured up to the ring size, except for libaio,
+    // whose io_submit would block the event loop on a full device queue.
+    if (mif !== 'auto') q = new DeviceQueue(info.key, Math.min(mif, backend.name === 'libaio' ? cap : backend.capacity), null)
     else if (this.kernelCancel === 'trust' || backend.name === 'threadpool') q = new DeviceQueue(info.key, cap, null)
     else q = new DeviceQueue(info.key, cap, new DepthController(4, cap))
     this.#devices.set(info.key, q)

@@ -90,7 +90,10 @@ RingWrap::RingWrap(const Napi::CallbackInfo& info)
   batch_pairs_ = batch.ElementLength() / 2;
   batch_ref_ = Napi::Persistent(batch);
   scratch_.resize(batch_pairs_);
-  callback_ = Napi::Persistent(info[3].As<Napi::Function>());
+  // The callback lives as a property of the wrapper object, not as a strong
+  // persistent: a context the program dropped (and that has nothing in
+  // flight) can then be collected, and its ring closed by the finalizer.
+  info.This().As<Napi::Object>().Set("onBatch", info[3]);
 
   int err = 0;
   const char* syscall_name = "";
@@ -291,9 +294,12 @@ void RingWrap::Dispatch() {
     UpdateLiveness(before);
     napi_value result;
     napi_value argv[1] = {Napi::Number::New(env, static_cast<double>(n))};
-    napi_status st = napi_make_callback(
-        env_, static_cast<napi_async_context>(*async_context_), Value(),
-        callback_.Value(), 1, argv, &result);
+    Napi::Object self = Value();
+    Napi::Value cb = self.Get("onBatch");
+    napi_status st = napi_function_expected;
+    if (cb.IsFunction())
+      st = napi_make_callback(env_, static_cast<napi_async_context>(*async_context_),
+                              self, cb, 1, argv, &result);
     if (st == napi_pending_exception) {
       napi_value exc;
       napi_get_and_clear_last_exception(env_, &exc);

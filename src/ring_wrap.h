@@ -52,7 +52,6 @@ class RingWrap : public Napi::ObjectWrap<RingWrap> {
   std::unique_ptr<CompletionPoller> poller_;
   std::unordered_map<uint64_t, std::unique_ptr<PendingOp>> pending_;
   size_t cancels_in_flight_ = 0;
-  Napi::FunctionReference callback_;
   Napi::Reference<Napi::Float64Array> batch_ref_;
   double* batch_ = nullptr;
   size_t batch_pairs_ = 0;
