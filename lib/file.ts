@@ -154,6 +154,13 @@ interface Submission {
   group: Group | null
 }
 
+// Like fs.promises.FileHandle: a handle collected while still open closes
+// its descriptor, with a warning (the program should have called close()).
+const leakedFds = new FinalizationRegistry<{ fd: number; path: string }>(({ fd, path }) => {
+  process.emitWarning(`Closing file descriptor ${fd} (${path}) on garbage collection; call close() on DirectFileHandle`, 'Warning', 'DIRECT_AIO_UNCLOSED_HANDLE')
+  fs.close(fd, () => {})
+})
+
 const kSubmit = Symbol('direct-aio.submit')
 const kValidate = Symbol('direct-aio.validate')
 
@@ -192,6 +199,7 @@ export class DirectFileHandle {
     if (maxSectorsBytes && maxSectorsBytes >= 4096) chunk = Math.min(chunk, maxSectorsBytes)
     chunk = Math.max(alignment.offset, Math.floor(chunk / Math.max(alignment.offset, 4096)) * Math.max(alignment.offset, 4096))
     this.#chunkSize = chunk
+    leakedFds.register(this, { fd, path }, this)
   }
 
   #checkUsable(syscall: string): void {
@@ -224,6 +232,7 @@ export class DirectFileHandle {
     const sched = this.#ctx.scheduler
     const req = new Request(
       {
+        owner: this,
         kind: s.kind,
         syscall,
         fd: this.fd,
@@ -447,6 +456,7 @@ export class DirectFileHandle {
   close(): Promise<void> {
     if (this.#closing) return this.#closing
     this.#closed = true
+    leakedFds.unregister(this)
     const idle = this.#outstanding === 0 ? Promise.resolve() : new Promise<void>((r) => this.#idle.push(r))
     this.#closing = idle.then(
       () =>

@@ -21,6 +21,8 @@ export interface Chunk {
 }
 
 export interface RequestInit {
+  /** Kept alive while the request exists, so a queued request never outlives its descriptor. */
+  owner: object
   kind: number
   syscall: string
   fd: number
@@ -40,6 +42,7 @@ export interface RequestInit {
 }
 
 export class Request {
+  readonly owner: object
   readonly kind: number
   readonly syscall: string
   readonly fd: number
@@ -77,6 +80,7 @@ export class Request {
   onSettle: (() => void) | null = null
 
   constructor(init: RequestInit, now: number) {
+    this.owner = init.owner
     this.kind = init.kind
     this.syscall = init.syscall
     this.fd = init.fd
