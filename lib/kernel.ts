@@ -97,32 +97,66 @@ function uringProbe(): UringProbe {
   return cachedUring
 }
 
-/** Parse DIRECT_AIO_BACKEND; invalid values are ignored (and reported by doctor). */
+// The ring size IoContext uses by default: probing with it (not with 1) means
+// an aio-max-nr too small for a real context shows up here as a refusal.
+const AIO_PROBE_ENTRIES = 256
+let cachedAio: { ok: boolean; errno?: number; syscall?: string } | null = null
+function aioProbe(): { ok: boolean; errno?: number; syscall?: string } {
+  if (!cachedAio) {
+    try {
+      cachedAio = binding.probeAio(AIO_PROBE_ENTRIES)
+    } catch (e) {
+      cachedAio = { ok: false, errno: -22, syscall: String((e as Error).message) }
+    }
+  }
+  return cachedAio
+}
+
+export const BACKEND_NAMES: readonly BackendName[] = ['io_uring', 'libaio', 'threadpool']
+
+/**
+ * The backend DIRECT_AIO_BACKEND names, or null when it is unset, empty,
+ * 'auto' or not a backend name (see invalidBackendOverride: IoContext
+ * refuses to guess what the operator meant).
+ */
 export function backendOverride(): BackendName | null {
   const v = process.env.DIRECT_AIO_BACKEND
   if (v === 'io_uring' || v === 'libaio' || v === 'threadpool') return v
   return null
 }
 
+/** The raw DIRECT_AIO_BACKEND value if it is set to something that is not a backend name (nor 'auto'). */
+export function invalidBackendOverride(): string | null {
+  const v = process.env.DIRECT_AIO_BACKEND
+  if (v === undefined || v === '' || v === 'auto' || (BACKEND_NAMES as readonly string[]).includes(v)) return null
+  return v
+}
+
 /**
  * Report what the kernel offers: io_uring features, opcodes and cancel flags,
- * native AIO, the thread pool, and what `auto` picks. Cached per thread;
- * pass `{ refresh: true }` to probe again. Never throws.
+ * native AIO, the thread pool, and what `auto` picks. The kernel probes are
+ * cached per thread (pass `{ refresh: true }` to probe again); the
+ * environment (DIRECT_AIO_BACKEND, UV_THREADPOOL_SIZE) is read on every
+ * call. Never throws.
  */
 export function capabilities(options?: { refresh?: boolean }): Capabilities {
-  if (options?.refresh) cachedUring = null
+  if (options?.refresh) {
+    cachedUring = null
+    cachedAio = null
+  }
   const release = os.release()
   const m = /^(\d+)\.(\d+)(?:\.(\d+))?/.exec(release)
   const version: [number, number, number] = m ? [Number(m[1]), Number(m[2]), Number(m[3] ?? 0)] : [0, 0, 0]
-  const sysctl = readNumber('/proc/sys/kernel/io_uring_disabled') as 0 | 1 | 2 | null
+  const rawSysctl = readNumber('/proc/sys/kernel/io_uring_disabled')
+  const sysctl = rawSysctl === 0 || rawSysctl === 1 || rawSysctl === 2 ? rawSysctl : null
   const u = uringProbe()
-  const bits = u.features ?? 0
+  const bits = u.ok ? (u.features ?? 0) : 0
   const features = FEATURE_NAMES.filter((_, i) => bits & (1 << i))
   for (let i = FEATURE_NAMES.length; i < 32; i++) if (bits & (1 << i)) features.push(`BIT_${i}`)
-  const opcodes = (u.opcodes ?? []).map((op) => ({ op, name: OPCODE_NAMES[op] ?? `OP_${op}` }))
-  const cf = u.cancelFlags ?? { all: false, fd: false, any: false, fdFixed: false, userdata: false, op: false }
+  const opcodes = (u.ok ? (u.opcodes ?? []) : []).map((op) => ({ op, name: OPCODE_NAMES[op] ?? `OP_${op}` }))
+  const cf = (u.ok && u.cancelFlags) || { all: false, fd: false, any: false, fdFixed: false, userdata: false, op: false }
 
-  const aio = binding.probeAio(1)
+  const aio = aioProbe()
   const maxEvents = readNumber('/proc/sys/fs/aio-max-nr')
   const inUse = readNumber('/proc/sys/fs/aio-nr')
 
@@ -132,9 +166,13 @@ export function capabilities(options?: { refresh?: boolean }): Capabilities {
   let backend: BackendName
   let backendReason: string
   const override = backendOverride()
+  const invalid = invalidBackendOverride()
   if (override) {
     backend = override
-    backendReason = `DIRECT_AIO_BACKEND=${override}`
+    const refusal = override === 'io_uring' ? uringReason : override === 'libaio' ? aioReason : null
+    backendReason = refusal
+      ? `DIRECT_AIO_BACKEND=${override}, but it is unavailable (${refusal}): new IoContext() will throw`
+      : `DIRECT_AIO_BACKEND=${override}`
   } else if (u.ok) {
     backend = 'io_uring'
     backendReason = 'io_uring is available'
@@ -144,6 +182,9 @@ export function capabilities(options?: { refresh?: boolean }): Capabilities {
   } else {
     backend = 'threadpool'
     backendReason = `io_uring refused (${uringReason}); libaio refused (${aioReason})`
+  }
+  if (invalid !== null) {
+    backendReason = `DIRECT_AIO_BACKEND='${invalid}' is not a backend name: new IoContext() will throw`
   }
 
   return {
@@ -155,15 +196,16 @@ export function capabilities(options?: { refresh?: boolean }): Capabilities {
       features,
       featureBits: bits,
       opcodes,
-      cancelFlags: { all: cf.all, fd: cf.fd, any: cf.any, fdFixed: cf.fdFixed, userdata: cf.userdata, op: cf.op },
-      syncCancel: u.syncCancel ?? false,
+      cancelFlags: { all: !!cf.all, fd: !!cf.fd, any: !!cf.any, fdFixed: !!cf.fdFixed, userdata: !!cf.userdata, op: !!cf.op },
+      syncCancel: u.ok ? (u.syncCancel ?? false) : false,
     },
     libaio: { available: aio.ok, reason: aioReason, maxEvents, inUse },
     threadpool: { available: true, size: threadpoolSize() },
     backend,
     backendReason,
     // No mainline kernel cancels bios that reached the block layer. Only a
-    // measurement (direct-aio doctor --probe-cancel) could say otherwise.
+    // measurement (direct-aio doctor --probe-cancel) could say otherwise,
+    // and nothing it measures is persisted.
     blockLayerCancel: false,
   }
 }

@@ -4,7 +4,7 @@
 import { Backend, BackendEvents, BackendName } from './backend'
 import { NativeBackend } from './native'
 import { ThreadpoolBackend } from './threadpool'
-import { aioRefusal, backendOverride, uringRefusal } from '../kernel'
+import { aioRefusal, backendOverride, invalidBackendOverride, uringRefusal } from '../kernel'
 import { backendUnavailable } from '../errors'
 import * as fs from 'node:fs'
 
@@ -36,11 +36,20 @@ function tryNative(name: 'io_uring' | 'libaio', entries: number, events: Backend
 
 export function selectBackend(choice: BackendChoice, entries: number, events: BackendEvents): Selected {
   const refusals: Partial<Record<BackendName, string>> = {}
+  if (choice === 'auto') {
+    // An operator's override that names no backend is a typo, not a wish for
+    // 'auto': say so instead of quietly running on something else.
+    const invalid = invalidBackendOverride()
+    if (invalid !== null) throw backendUnavailable(`'${invalid}'`, "DIRECT_AIO_BACKEND must be one of 'auto', 'io_uring', 'libaio', 'threadpool' (or unset)")
+  }
   const wanted: BackendChoice = choice === 'auto' ? (backendOverride() ?? 'auto') : choice
   if (wanted !== 'auto') {
     if (wanted === 'threadpool') return { backend: new ThreadpoolBackend(events), refusals }
     const b = tryNative(wanted, entries, events)
-    if (typeof b === 'string') throw backendUnavailable(wanted, b)
+    if (typeof b === 'string') {
+      const why = choice === 'auto' ? `${b} (requested by DIRECT_AIO_BACKEND=${wanted})` : b
+      throw backendUnavailable(wanted, why)
+    }
     return { backend: b, refusals }
   }
   for (const name of ['io_uring', 'libaio'] as const) {
