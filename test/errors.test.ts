@@ -46,7 +46,7 @@ forEachBackend(t, 'O_DIRECT misalignment is EINVAL before anything is submitted'
   const { memory, offset } = f.alignment
   t.ok(memory >= 1 && offset >= 1, `alignment memory=${memory} offset=${offset}`)
   if (memory < 2 || offset < 2) {
-    t.skip(`this filesystem needs no O_DIRECT alignment (memory=${memory}, offset=${offset})`)
+    t.pass('skipped', { skip: `this filesystem needs no O_DIRECT alignment (memory=${memory}, offset=${offset})` })
     return
   }
   const before = ctx.stats().requests.submitted
@@ -90,6 +90,26 @@ forEachBackend(t, 'O_DIRECT misalignment is EINVAL before anything is submitted'
   const r = await g.read(badAddr, 0, 100, 3)
   t.equal(r.bytesRead, 100)
   t.ok(badAddr.subarray(0, 100).equals(data.subarray(3, 103)), 'buffered read into misaligned memory at an odd position')
+})
+
+forEachBackend(t, 'position-less I/O at an unaligned file position is refused like an explicit one', async (t, ctx) => {
+  // A short read at EOF leaves the file position unaligned (here 5000). The next
+  // position-less O_DIRECT call would go to the kernel at 5000 and fail there:
+  // it must be refused up front, with the same message as an explicit position.
+  const dir = scratch(t)
+  const { path: p } = randomFile(dir, 'pos.bin', 5000)
+  const f = await open(p, 'r+', { context: ctx })
+  t.teardown(() => f.close())
+  if (f.alignment.offset < 2) {
+    t.pass('skipped', { skip: 'no offset alignment needed here' })
+    return
+  }
+  t.equal((await f.read(allocAligned(2 * BLOCK))).bytesRead, 5000, 'short read moves the position to 5000')
+  const before = ctx.stats().requests.submitted
+  const e = await failure(t, () => f.write(allocAligned(BLOCK)), 'position-less write at 5000')
+  t.match(e, { code: 'EINVAL', syscall: 'write', path: p })
+  t.match(e.message, new RegExp(`position to be a multiple of ${f.alignment.offset}; got 5000`), 'message names the alignment and the position')
+  t.equal(ctx.stats().requests.submitted, before, 'refused before submission')
 })
 
 forEachBackend(t, 'bad positions, offsets and lengths are ERR_OUT_OF_RANGE', async (t, ctx) => {
@@ -152,6 +172,14 @@ forEachBackend(t, 'non-buffer arguments are ERR_INVALID_ARG_TYPE', async (t, ctx
     ['read signal not an AbortSignal', () => any.read(buf, { position: 0, signal: {} })],
     ['truncate(string)', () => any.truncate('1')],
   ]
+  // Memory that may move (resizable ArrayBuffer) and more than IOV_MAX buffers are refused too.
+  const Resizable = ArrayBuffer as unknown as new (n: number, o: { maxByteLength: number }) => ArrayBuffer
+  const rz = await failure(t, () => f.read(new Uint8Array(new Resizable(BLOCK, { maxByteLength: 2 * BLOCK })), 0, BLOCK, 0), 'resizable')
+  t.equal(rz.code, 'ERR_INVALID_ARG_VALUE', 'a view of a resizable ArrayBuffer is refused')
+  const small = allocAligned(1025 * 512)
+  const iov = Array.from({ length: 1025 }, (_, i) => small.subarray(i * 512, (i + 1) * 512))
+  const ie = await failure(t, () => f.readv(iov, 0), 'readv 1025 buffers')
+  t.equal(ie.code, 'ERR_OUT_OF_RANGE', 'more than 1024 buffers (IOV_MAX)')
   for (const [what, call] of cases) {
     const e = await failure(t, call, what)
     t.ok(e instanceof TypeError, `${what}: TypeError`)

@@ -286,7 +286,7 @@ forEachBackend(t, 'bigint positions, option forms, typed arrays and DataView', a
   t.equal((await f.writev(mixed, 1n << 20n)).bytesWritten, 12288)
   const x = allocAligned(8192)
   const y = allocAligned(4096)
-  t.equal((await f.readv([new Int32Array(x.buffer, x.byteOffset, 2048), new Uint8Array(y.buffer, y.byteOffset, 4096)], { position: 1n << 20n })).bytesRead, 12288)
+  t.equal((await f.readv([new Int32Array(x.buffer, x.byteOffset, 2048), new Uint8Array(y.buffer, y.byteOffset, 4096)], { position: 1n << 20n } as unknown as bigint)).bytesRead, 12288, 'readv({ position }) in the position slot')
   sameBytes(t, Buffer.concat([x, y]), Buffer.concat([a, bb]), 'mixed-view readv == writev')
   // A large bigint position inside the safe range works (sparse read past EOF).
   t.equal((await f.read(allocAligned(4096), 0, 4096, 1n << 40n)).bytesRead, 0, 'position 2^40n past EOF reads 0')

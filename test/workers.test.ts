@@ -102,11 +102,9 @@ async function twoWorkers(t: Test, extra: Record<string, unknown>, expectBackend
   }
 }
 
-t.test('two workers, each with its own IoContext', async (t) => {
-  if (!fs.existsSync(DIST)) {
-    t.skip(`dist/ is not built (${DIST}); run npm run build`)
-    return
-  }
+const distMissing = fs.existsSync(DIST) ? false : `dist/ is not built (${DIST}); run npm run build`
+
+t.test('two workers, each with its own IoContext', { skip: distMissing }, async (t) => {
   for (const backend of ALL_BACKENDS) {
     const refusal = backendRefusal(backend)
     t.test(`[${backend}]`, { skip: refusal && `${backend} unavailable: ${refusal}` }, (t) => twoWorkers(t, { backend }, backend))
@@ -114,10 +112,6 @@ t.test('two workers, each with its own IoContext', async (t) => {
   t.ok(availableBackends().length >= 1)
 })
 
-t.test('two workers on their default contexts, never closed, still exit', async (t) => {
-  if (!fs.existsSync(DIST)) {
-    t.skip(`dist/ is not built (${DIST}); run npm run build`)
-    return
-  }
+t.test('two workers on their default contexts, never closed, still exit', { skip: distMissing }, async (t) => {
   await twoWorkers(t, { defaultContext: true }, null)
 })
