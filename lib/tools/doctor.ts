@@ -53,9 +53,10 @@ export interface DoctorReport {
 /** The opcodes direct-aio issues (plus the cancel). */
 export const OPCODES_USED = ['READ', 'WRITE', 'READV', 'WRITEV', 'FSYNC', 'ASYNC_CANCEL'] as const
 
+/** An environment variable, with empty treated as unset (as the library does). */
 function env(name: string): string | null {
   const v = process.env[name]
-  return v === undefined ? null : v
+  return v === undefined || v === '' ? null : v
 }
 
 /** Try O_DIRECT in `dir` with a throwaway file (removed at once). */

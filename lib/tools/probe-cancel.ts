@@ -42,7 +42,8 @@ export interface ProbeRun {
 }
 
 export interface ProbeCancelResult {
-  device: { loop: string; readIops: number; imageDir: string; imageMiB: number; spacing: number; nrRequests: number | null }
+  /** The probe device as it was (all of it is removed before the result is returned). */
+  device: { loop: string; readIops: number; imageDir: string; image: string; cgroup: string; imageMiB: number; spacing: number; nrRequests: number | null }
   runs: ProbeRun[]
   /** True only if requests the kernel cancelled after they entered the block layer never reached the device. */
   blockLayerCancel: boolean
@@ -173,6 +174,7 @@ export async function probeCancel(options: ProbeCancelOptions): Promise<ProbeCan
   const nrRequests = Number(readFile('/sys/module/loop/parameters/hw_queue_depth')) || 128
   const dev = CongestedDevice.create({ sizeMiB: imageMiB, readIops, writeIops: 0, fill: 'zero', dir: options.dir, nrRequests })
   const runs: ProbeRun[] = []
+  const nrNow = readNrRequests(dev.name)
   try {
     const plan: Array<{ label: string; backend: BackendName | 'auto'; maxInFlight: number | 'auto'; entries: number | null }> = backends.map((b) => ({
       label: b,
@@ -226,7 +228,7 @@ export async function probeCancel(options: ProbeCancelOptions): Promise<ProbeCan
   }
   const { blockLayerCancel, verdict } = judge(runs)
   return {
-    device: { loop: dev.loop, readIops, imageDir: options.dir, imageMiB, spacing: SPACING, nrRequests: readNrRequests(dev.name) },
+    device: { loop: dev.loop, readIops, imageDir: options.dir, image: dev.image, cgroup: dev.cgroup, imageMiB, spacing: SPACING, nrRequests: nrNow },
     runs,
     blockLayerCancel,
     verdict,
