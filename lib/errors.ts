@@ -124,6 +124,6 @@ export function misaligned(syscall: Syscall, path: string, what: string, value: 
     syscall,
     path,
     `O_DIRECT needs the ${what} to be a multiple of ${alignment}; got ${shown}` +
-      (what === 'buffer address' ? '. Allocate the buffer with allocAligned()' : ''),
+      (what === 'buffer address' ? '. Allocate the buffer with allocAligned()' : '. Round it with alignUp()/alignDown()'),
   )
 }

@@ -227,6 +227,10 @@ export class DirectFileHandle {
     let position = s.position
     if (!positioned && s.kind <= OP_WRITE) {
       position = this.#pos
+      // The tracked position can be unaligned after a short read at EOF.
+      if (this.direct && position % this.alignment.offset !== 0) {
+        throw misaligned(syscall, this.path, 'file position', position, this.alignment.offset)
+      }
       this.#pos += s.length
     }
     const sched = this.#ctx.scheduler
@@ -511,6 +515,29 @@ export function submitGroupMember(ctx: IoContext, op: GroupOp, index: number, gr
   return DirectFileHandle[kSubmit](op.file, op, index, group, indivisible, priority)
 }
 
+const TMPFS_MAGIC = 0x01021994
+const RAMFS_MAGIC = 0x858458f6
+
+/**
+ * Since Linux 6.6 tmpfs accepts O_DIRECT at open but serves it from the page
+ * cache, so "direct" I/O there is neither direct nor alignment-checked.
+ * Refuse it as older kernels did, with the same advice.
+ */
+async function refuseFakeDirect(fd: number, path: string): Promise<void> {
+  let type: number
+  try {
+    type = (await fs.promises.statfs(path)).type
+  } catch {
+    return
+  }
+  if (type === TMPFS_MAGIC || type === RAMFS_MAGIC) {
+    await new Promise<void>((resolve) => fs.close(fd, () => resolve()))
+    const err = new Error('tmpfs') as NodeJS.ErrnoException
+    err.code = 'EINVAL'
+    throw err
+  }
+}
+
 function openFd(path: string, flags: number, mode: number): Promise<number> {
   return new Promise((resolve, reject) => fs.open(path, flags, mode, (err, fd) => (err ? reject(err) : resolve(fd))))
 }
@@ -539,6 +566,7 @@ export async function open(path: string | Buffer | URL, flags?: string | number,
   let fd: number
   try {
     fd = await openFd(p, direct ? f | O_DIRECT : f, mode)
+    if (direct) await refuseFakeDirect(fd, p)
   } catch (e) {
     const err = e as NodeJS.ErrnoException
     if (direct && err.code === 'EINVAL') {
