@@ -256,9 +256,19 @@ export function formatProbe(p: ProbeCancelResult | { error: string }): string {
   for (const row of table) lines.push(fmt(row))
   for (const r of p.runs) if (r.stages.failed || r.error) lines.push(`  ${r.label}: ${r.stages.failed} failed${r.error ? `: ${r.error}` : ''}`)
   lines.push(
-    "  (completed: finished before the abort; queued/kernel/issued: AbortError.stage; 'in block layer': bios submitted when the abort fired, from blkio.throttle.io_serviced)",
-    `blockLayerCancel: ${p.blockLayerCancel}. ${p.verdict}`,
+    "  completed: finished before the abort; queued/kernel/issued: AbortError.stage; in block layer: bios submitted by the abort (blkio.throttle.io_serviced)",
   )
+  for (const r of p.runs) {
+    if (r.error || r.label === 'default' || typeof r.maxInFlight !== 'number' || r.inKernelAtAbort + r.stages.completed >= r.reads) continue
+    const why =
+      r.backend === 'threadpool'
+        ? 'the thread pool runs at most UV_THREADPOOL_SIZE at once'
+        : r.backend === 'libaio'
+          ? `libaio's in-kernel depth is kept below nr_requests${d.nrRequests ? ` (${d.nrRequests})` : ''}, since io_submit blocks when the device queue is full`
+          : 'the ring or device queue was full'
+    lines.push(`  ${r.label}: ${r.inKernelAtAbort} of ${r.reads} in the kernel at the abort: ${why}`)
+  }
+  lines.push(p.verdict)
   return lines.join('\n')
 }
 
