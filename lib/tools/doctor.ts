@@ -266,7 +266,7 @@ export function formatProbe(p: ProbeCancelResult | { error: string }): string {
         : r.backend === 'libaio'
           ? `libaio's in-kernel depth is kept below nr_requests${d.nrRequests ? ` (${d.nrRequests})` : ''}, since io_submit blocks when the device queue is full`
           : 'the ring or device queue was full'
-    lines.push(`  ${r.label}: ${r.inKernelAtAbort} of ${r.reads} in the kernel at the abort: ${why}`)
+    lines.push(`  ${r.label}: ${r.inKernelAtAbort} of ${r.reads} in flight at the abort: ${why}`)
   }
   lines.push(p.verdict)
   return lines.join('\n')
