@@ -31,6 +31,16 @@ function isPowerOfTwo(n: number): boolean {
  * boundary, as O_DIRECT requires. The memory cannot be transferred to
  * another thread (it is marked untransferable), so it cannot vanish while the
  * kernel uses it.
+ *
+ * Node's own allocators give no such guarantee: `Buffer.allocUnsafeSlow`
+ * memory was measured 16 bytes past a 512-byte boundary, and a 4 KiB O_DIRECT
+ * read into it fails with EINVAL. The default, 4096, covers the 512- and
+ * 4096-byte requirements of common devices; `handle.alignment.memory` gives the
+ * exact requirement of an open file.
+ *
+ * @param size - bytes, an integer >= 0.
+ * @param alignment - a power of two between 1 and 65536. Default 4096.
+ * @throws `ERR_INVALID_ARG_TYPE` or `ERR_OUT_OF_RANGE` for a bad size or alignment.
  */
 export function allocAligned(size: number, alignment = 4096): Buffer {
   if (typeof size !== 'number') throw invalidArgType('size', 'of type number', size)
@@ -48,17 +58,20 @@ export function allocAligned(size: number, alignment = 4096): Buffer {
   return Buffer.from(ab, skip, size)
 }
 
-/** True if the view's memory starts on an `alignment` boundary. */
+/**
+ * True if the view's memory (its first byte, `byteOffset` included) starts on
+ * an `alignment` boundary. Default alignment 4096.
+ */
 export function isAligned(view: ArrayBufferView, alignment = 4096): boolean {
   return addressOf(view) % alignment === 0
 }
 
-/** Round `n` up to a multiple of `alignment`. */
+/** Round `n` up to a multiple of `alignment` (default 4096), e.g. a length for O_DIRECT. */
 export function alignUp(n: number, alignment = 4096): number {
   return Math.ceil(n / alignment) * alignment
 }
 
-/** Round `n` down to a multiple of `alignment`. */
+/** Round `n` down to a multiple of `alignment` (default 4096), e.g. a position for O_DIRECT. */
 export function alignDown(n: number, alignment = 4096): number {
   return Math.floor(n / alignment) * alignment
 }

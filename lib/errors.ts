@@ -5,11 +5,18 @@ import * as util from 'node:util'
 
 export type Syscall = 'read' | 'write' | 'fsync' | 'fdatasync' | 'open' | 'close' | 'fstat' | 'ftruncate' | string
 
-/** A system error shaped like those of `node:fs`. */
+/**
+ * A system error shaped like those of `node:fs`, e.g.
+ * `EINVAL: invalid argument, read '/data/file'`. Match on `code`.
+ */
 export interface ErrnoError extends Error {
+  /** The negative errno, as Node reports it (`-22` for `EINVAL`). */
   errno: number
+  /** The errno's name: `'EINVAL'`, `'EIO'`, `'ENOSPC'`, `'EBADF'`... */
   code: string
+  /** The operation that failed: `'read'`, `'write'`, `'fsync'`, `'fdatasync'`, `'open'`, `'close'`, or a ring call such as `'io_uring_setup'`. */
   syscall: string
+  /** The file the operation was on, when there is one. */
   path?: string
 }
 
@@ -43,16 +50,21 @@ export type AbortStage = 'queued' | 'kernel' | 'issued'
  * Rejection of an aborted request. `stage` says where the abort landed:
  * `'queued'` (never issued), `'kernel'` (the kernel cancelled it before it
  * reached the device) or `'issued'` (it had reached the block layer and ran).
+ * `cause` is the signal's `reason`. The promise rejects only once the kernel
+ * is done with the buffer, so the caller owns it again when this arrives.
  */
 export class AbortError extends Error {
+  /** Always `'AbortError'`, as for aborts elsewhere in Node.js. */
   override readonly name = 'AbortError'
+  /** Always `'ABORT_ERR'`, as for aborts elsewhere in Node.js. */
   readonly code = 'ABORT_ERR'
   /** Where the abort landed. */
   readonly stage: AbortStage
   /** Exact number of bytes read or written before the request stopped. */
   readonly bytesTransferred: number
-  /** Byte ranges of the file, `[start, end)`, that did reach the device. */
+  /** Byte ranges of the file, `[start, end)`, that did reach the device (merged, in file order; empty unless `stage` is `'issued'`). */
   readonly ranges: Array<[number, number]>
+  /** Built by direct-aio when a request settles after an abort; `cause` is the signal's reason. */
   constructor(stage: AbortStage, bytesTransferred: number, ranges: Array<[number, number]>, cause: unknown) {
     super(
       stage === 'queued'

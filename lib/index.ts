@@ -1,4 +1,15 @@
 // Public exports only.
+/**
+ * direct-aio: asynchronous O_DIRECT file I/O for Node.js on Linux, over
+ * io_uring, libaio or the libuv thread pool, with AbortSignal cancellation
+ * that keeps aborted requests off the device.
+ *
+ * Start with {@link open}, allocate buffers with {@link allocAligned}, and
+ * pass `{ signal }` to any operation; an abort rejects with an
+ * {@link AbortError} whose `stage` says whether the device did the work.
+ *
+ * @packageDocumentation
+ */
 export { open, DirectFileHandle } from './file'
 export type { OpenOptions, IoOptions, ReadOptions, WriteOptions, ReadResult, WriteResult, ReadvResult, WritevResult } from './file'
 export { IoContext } from './context'
