@@ -207,6 +207,28 @@ function installAndCheck(t: Test, label: string, tarball: string, env: NodeJS.Pr
     t.equal(out.abort, 'queued')
   }
 
+  // `await using` as TypeScript emits it for Node 20 (target ES2022, esnext.disposable).
+  const ts = require('typescript') as typeof import('typescript')
+  const usingSrc = [
+    "import { open, allocAligned } from 'direct-aio'",
+    'async function main(dir: string): Promise<void> {',
+    "  let handle: import('direct-aio').DirectFileHandle",
+    '  {',
+    "    await using file = await open(dir + '/using.bin', 'w+')",
+    '    handle = file',
+    '    await file.write(allocAligned(4096).fill(1), 0, 4096, 0)',
+    '  }',
+    '  const r = await handle.read(allocAligned(4096), 0, 4096, 0).then(() => "open", (e) => e.code)',
+    '  console.log(JSON.stringify({ afterScope: r }))',
+    '}',
+    'main(process.argv[2]).catch((e) => { console.error(e); process.exit(1) })',
+  ].join('\n')
+  const js = ts.transpileModule(usingSrc, { compilerOptions: { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.CommonJS, lib: ['lib.es2022.d.ts', 'lib.esnext.disposable.d.ts'] } }).outputText
+  fs.writeFileSync(path.join(project, 'using.cjs'), js)
+  const u = run(process.execPath, ['using.cjs', data], { cwd: project, env })
+  t.equal(u.status, 0, `${label}: \`await using\` compiled by tsc runs`, { stderr: tail(u.stderr) })
+  if (u.status === 0) t.same(JSON.parse(u.stdout.trim()), { afterScope: 'EBADF' }, `${label}: the file is closed at scope exit`)
+
   const npxCli = path.join(path.dirname(npmCli!), 'npx-cli.js')
   const d = run(process.execPath, [npxCli, '--no', 'direct-aio', 'doctor'], { cwd: project, env })
   t.equal(d.status, 0, `${label}: npx direct-aio doctor`, { stdout: tail(d.stdout), stderr: tail(d.stderr) })
