@@ -167,7 +167,7 @@ function installAndCheck(t: Test, label: string, tarball: string, env: NodeJS.Pr
   t.equal(init.status, 0, `${label}: npm init -y`, { stderr: tail(init.stderr) })
   const inst = npm(['install', tarball, '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error'], project, env, 150_000)
   if (inst.status !== 0 && offline(inst)) {
-    t.skip(`${label}: npm install needs packages that are not in the npm cache and the registry is unreachable`)
+    t.pass('skipped', { skip: `${label}: npm install needs packages that are not in the npm cache and the registry is unreachable` })
     return null
   }
   t.equal(inst.status, 0, `${label}: npm install <tarball> (${(inst.ms / 1000).toFixed(1)} s)`, { stdout: tail(inst.stdout), stderr: tail(inst.stderr) })
@@ -284,7 +284,7 @@ t.test('importing on a platform other than Linux fails with one sentence', async
 })
 
 t.test('packed tarball, installed without and with a compiler', { timeout: 240_000 }, async (t) => {
-  if (!npmCli) return t.skip('npm-cli.js not found next to node')
+  if (!npmCli) return t.pass('skipped', { skip: 'npm-cli.js not found next to node' })
   const built = ensureBuilt()
   if (built) return t.fail(built)
 
@@ -293,7 +293,7 @@ t.test('packed tarball, installed without and with a compiler', { timeout: 240_0
 
   // dist/ is current (above); --ignore-scripts keeps `prepare` from rewriting it under other running tests.
   const pack = npm(['pack', '--json', '--ignore-scripts', '--pack-destination', work], root)
-  if (pack.status !== 0 && offline(pack)) return t.skip('npm pack needs the network here')
+  if (pack.status !== 0 && offline(pack)) return t.pass('skipped', { skip: 'npm pack needs the network here' })
   t.equal(pack.status, 0, 'npm pack', { stderr: tail(pack.stderr) })
   if (pack.status !== 0) return
   const info = JSON.parse(pack.stdout)[0] as { filename: string; size: number; unpackedSize: number; files: Array<{ path: string; size: number }> }
@@ -317,7 +317,7 @@ t.test('packed tarball, installed without and with a compiler', { timeout: 240_0
     t.ok(entry, 'MANIFEST.json describes the linux-x64 prebuild')
     t.equal(entry?.sources, prebuild.sourceHash(), 'prebuilds/linux-x64 was built from the current binding.gyp and src/ (if not: `npm run prebuild` and commit prebuilds/)')
     const v = prebuild.symbolVersions(path.join(root, 'prebuilds', 'linux-x64', 'direct-aio.glibc.node'))
-    if (!v) return t.skip('objdump is not installed (binutils)')
+    if (!v) return t.pass('skipped', { skip: 'objdump is not installed (binutils)' })
     t.comment(`prebuild needs glibc ${v.glibc}, GLIBCXX ${v.glibcxx}, links ${v.needed.join(' ')}`)
     t.ok(prebuild.compareVersions(v.glibc!, prebuild.MAX_GLIBC) <= 0, `needs glibc ${v.glibc} <= ${prebuild.MAX_GLIBC}`)
     t.ok(v.glibcxx === null || prebuild.compareVersions(v.glibcxx, prebuild.MAX_GLIBCXX) <= 0, `needs GLIBCXX ${v.glibcxx} <= ${prebuild.MAX_GLIBCXX}`)
