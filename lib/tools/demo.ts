@@ -215,8 +215,8 @@ async function child(json: string): Promise<number> {
 }
 
 function abortTable(log: (s: string) => void, cols: Array<{ title: string; r: AbortReport; deviceReads: number | null }>): void {
-  const w0 = 26
-  const w = 30
+  const w0 = 27
+  const w = 31
   const row = (label: string, f: (c: { r: AbortReport; deviceReads: number | null }) => string) => log(pad(label, w0, false) + cols.map((c) => pad(f(c), w)).join(''))
   log(pad('', w0, false) + cols.map((c) => pad(c.title, w)).join(''))
   row('completed before abort', (c) => String(c.r.counts.completed))
@@ -224,10 +224,14 @@ function abortTable(log: (s: string) => void, cols: Array<{ title: string; r: Ab
   row("aborted, stage 'kernel'", (c) => String(c.r.counts.kernel))
   row("aborted, stage 'issued'", (c) => String(c.r.counts.issued))
   if (cols.some((c) => c.r.counts.failed > 0)) row('failed', (c) => String(c.r.counts.failed))
-  row('in the kernel at abort', (c) => String(c.r.issuedBeforeAbort))
+  row('sent to the kernel', (c) => String(c.r.issuedBeforeAbort))
   if (cols.some((c) => c.deviceReads !== null)) row('reads the device did', (c) => (c.deviceReads === null ? '-' : String(c.deviceReads)))
+  row('kernel cancels sent', (c) => {
+    const k = c.r.stats.kernelCancels
+    return k.sent === 0 ? '0' : `${k.sent} (${k.cancelled} cancelled)`
+  })
   row('bytes saved', (c) => fmtBytes(c.r.stats.bytes.saved))
-  row('settled after abort, ms', (c) => `p50 ${c.r.settle.p50.toFixed(1)}  p99 ${c.r.settle.p99.toFixed(1)}  max ${c.r.settle.max.toFixed(1)}`)
+  row('settle ms p50 / p99 / max', (c) => `${c.r.settle.p50.toFixed(1)} / ${c.r.settle.p99.toFixed(1)} / ${c.r.settle.max.toFixed(1)}`)
 }
 
 async function throttledAbort(log: (s: string) => void, register: (fn: () => void) => void): Promise<boolean> {
@@ -259,9 +263,11 @@ async function throttledAbort(log: (s: string) => void, register: (fn: () => voi
     abortTable(log, cols)
     log('')
     const [a, k] = cols
-    log(`With direct-aio's queue the device did ${a.deviceReads} of the ${ABORT_N} reads; handed to the kernel at once it did ${k.deviceReads}:`)
-    log("the kernel cannot cancel a read that reached the block layer (its cancel answers 'not found'), so only a")
-    log(`request that never left the queue is really cancelled. Backend: ${a.r.backend}.`)
+    log(`With direct-aio's queue the device did ${a.deviceReads} of the ${ABORT_N} reads; handed to the kernel at once it did ${k.deviceReads}.`)
+    const kc = k.r.stats.kernelCancels
+    log(`In the kernel-only run the kernel was asked to cancel ${kc.sent} reads and cancelled ${kc.cancelled}: a read that has`)
+    log('reached the block layer cannot be called back, so only a request that never left the queue is really cancelled.')
+    log(`Backend: ${a.r.backend}.`)
     return true
   } catch (e) {
     log(`The throttled device did not work here (${(e as Error).message}); aborting reads on the scratch file instead.`)
@@ -293,8 +299,14 @@ export async function demo(argv: string[]): Promise<number> {
     process.stderr.write('usage: direct-aio demo\n(set DIRECT_AIO_DEMO_DIR to choose where the scratch file goes)\n')
     return argv[0] === '-h' || argv[0] === '--help' ? 0 : 1
   }
+  // If stdout goes away (`| head`), keep going quietly so cleanup still runs.
+  let quiet = false
+  const onStdoutError = (): void => {
+    quiet = true
+  }
+  process.stdout.on('error', onStdoutError)
   const log = (s: string): void => {
-    process.stdout.write(s + '\n')
+    if (!quiet) process.stdout.write(s + '\n')
   }
   const cleanups: Array<() => void> = []
   const cleanup = (): void => {
@@ -347,5 +359,6 @@ export async function demo(argv: string[]): Promise<number> {
     cleanup()
     process.removeListener('SIGINT', onSignal)
     process.removeListener('SIGTERM', onSignal)
+    process.stdout.removeListener('error', onStdoutError)
   }
 }
