@@ -71,7 +71,10 @@ async function main(): Promise<void> {
   const before = ctx.stats()
   const readsAtAbort = deviceReads(cfg.statPath)
   const abortAt = performance.now()
+  const cpu0 = process.cpuUsage()
   ac.abort()
+  const abortCpu = process.cpuUsage(cpu0)
+  const abortReturned = performance.now()
   await Promise.all(ps)
   const lastSettle = performance.now()
   // A loop blocked by the abort itself shows up only when the histogram's
@@ -109,6 +112,8 @@ async function main(): Promise<void> {
     loopDelayMaxAfterAbortMs: afterAbort.max / 1e6,
     peakDepth: after.depth.peak,
     lastSettleMs: lastSettle - abortAt,
+    abortSyncMs: abortReturned - abortAt,
+    abortCpuMs: (abortCpu.user + abortCpu.system) / 1000,
     errors,
   }
   process.stdout.write(JSON.stringify(result))

@@ -271,7 +271,7 @@ async function runCancel(o: Options, compiled: Compiled, log: (s: string) => voi
         const run: CancelRun = { ...base, ok: child.errors === 0, error: child.errors ? `${child.errors} reads failed` : undefined, child, readsBeforeAbort: before, readsAfterAbort: after, notYetAtDevice: notYet, saved, savedFraction: notYet > 0 ? saved / notYet : NaN }
         runs.push(run)
         log(
-          `  r${round + 1} ${p.label.padEnd(20)} in kernel at abort ${String(child.inKernelAtAbort).padStart(4)}, device reads before/after abort ${before}/${after}, saved ${saved} (${fmt(run.savedFraction * 100)}%), settle p99 ${fmt(child.settleAllMs.p99)} ms (queued ${fmt(child.settleQueuedMs.p99)} ms), loop delay max ${fmt(child.loopDelayMaxMs)} ms`,
+          `  r${round + 1} ${p.label.padEnd(20)} in kernel at abort ${String(child.inKernelAtAbort).padStart(4)}, device reads before/after abort ${before}/${after}, saved ${saved} (${fmt(run.savedFraction * 100)}%), settle p99 ${fmt(child.settleAllMs.p99)} ms (queued ${fmt(child.settleQueuedMs.p99)} ms), loop delay max ${fmt(child.loopDelayMaxMs)} ms, CPU in abort() ${fmt(child.abortCpuMs)} ms`,
         )
       }
     }

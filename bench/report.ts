@@ -117,6 +117,7 @@ export interface CancelAggregate {
   settleQueuedP99: Spread
   loopDelayMax: Spread
   loopDelayMaxAfterAbort: Spread
+  abortCpuMs: Spread
 }
 
 export function aggregateCancel(runs: CancelRun[]): CancelAggregate[] {
@@ -143,6 +144,7 @@ export function aggregateCancel(runs: CancelRun[]): CancelAggregate[] {
       settleQueuedP99: c((x) => x.settleQueuedMs.p99),
       loopDelayMax: c((x) => x.loopDelayMaxMs),
       loopDelayMaxAfterAbort: c((x) => x.loopDelayMaxAfterAbortMs),
+      abortCpuMs: c((x) => x.abortCpuMs),
     }
   })
 }
@@ -299,11 +301,11 @@ export function markdown(o: BenchOutput, charts: { iops: string; cancel: string 
     L.push('')
     if (charts.cancel) L.push(`![Device reads saved by the abort](${charts.cancel})`)
     L.push('')
-    L.push('| config | backend | in kernel at abort | device reads before abort | device reads after abort | saved | saved / not yet at device | aborted while queued | settle p50 / p99 ms (all) | settle p50 / p99 ms (queued) | loop delay max ms (whole / after abort) |')
-    L.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|')
+    L.push('| config | backend | in kernel at abort | device reads before abort | device reads after abort | saved | saved / not yet at device | aborted while queued | settle p50 / p99 ms (all) | settle p50 / p99 ms (queued) | loop delay max ms (whole / after abort) | CPU in abort() ms |')
+    L.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|')
     for (const c of o.cancel.aggregates) {
       L.push(
-        `| ${c.label}${c.failed ? ` (${c.failed} failed)` : ''} | ${c.backend} | ${fmt(c.inKernelAtAbort.median)} | ${fmt(c.readsBeforeAbort.median)} | ${fmtSpread(c.readsAfterAbort)} | ${fmtSpread(c.saved)} | ${fmt(c.savedFraction.median * 100)}% | ${fmt(c.queuedStage.median)} | ${fmt(c.settleAllP50.median)} / ${fmt(c.settleAllP99.median)} | ${fmt(c.settleQueuedP50.median)} / ${fmt(c.settleQueuedP99.median)} | ${fmt(c.loopDelayMax.median)} / ${fmt(c.loopDelayMaxAfterAbort.median)} |`,
+        `| ${c.label}${c.failed ? ` (${c.failed} failed)` : ''} | ${c.backend} | ${fmt(c.inKernelAtAbort.median)} | ${fmt(c.readsBeforeAbort.median)} | ${fmtSpread(c.readsAfterAbort)} | ${fmtSpread(c.saved)} | ${fmt(c.savedFraction.median * 100)}% | ${fmt(c.queuedStage.median)} | ${fmt(c.settleAllP50.median)} / ${fmt(c.settleAllP99.median)} | ${fmt(c.settleQueuedP50.median)} / ${fmt(c.settleQueuedP99.median)} | ${fmt(c.loopDelayMax.median)} / ${fmt(c.loopDelayMaxAfterAbort.median)} | ${fmt(c.abortCpuMs.median)} |`,
       )
     }
   }

@@ -119,5 +119,9 @@ export interface CancelChildResult {
   peakDepth: number
   /** abort() to the last request settling. */
   lastSettleMs: number
+  /** Wall time spent inside abort() itself (listeners run synchronously). */
+  abortSyncMs: number
+  /** Process CPU time spent inside abort(): robust to other tenants' load. */
+  abortCpuMs: number
   errors: number
 }

@@ -44,11 +44,23 @@ async function main(): Promise<void> {
     handle = fh as unknown as Handle
     bufs = []
     for (let i = 0; i < w.depth; i++) bufs.push(dio.allocAligned(w.bs, 4096))
+    // 'auto': where the depth controller goes over the run (sampled every
+    // 200 ms, kept only on change), to explain its IOPS.
+    const depthTrace: Array<[number, number]> = []
+    const traceStart = performance.now()
+    const tracer =
+      cfg.maxInFlight === 'auto'
+        ? setInterval(() => {
+            const lim = Object.values(ctx.stats().depth.limits)[0]
+            if (lim !== undefined && (depthTrace.length === 0 || depthTrace[depthTrace.length - 1][1] !== lim)) depthTrace.push([Math.round(performance.now() - traceStart), lim])
+          }, 200)
+        : null
     finish = async () => {
+      if (tracer) clearInterval(tracer)
       const s = ctx.stats()
       await fh.close()
       await ctx.close()
-      return { backend: ctx.backend, peakDepth: s.depth.peak, finalLimits: s.depth.limits, failed: s.requests.failed }
+      return { backend: ctx.backend, peakDepth: s.depth.peak, finalLimits: s.depth.limits, failed: s.requests.failed, ...(tracer ? { depthTrace } : {}) }
     }
   } else {
     const { O_DIRECT, O_RDONLY, O_RDWR } = fs.constants
