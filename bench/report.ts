@@ -328,12 +328,25 @@ export function markdown(o: BenchOutput, charts: { iops: string; cancel: string 
 
 const DEPTH_WORKLOADS = ['randread-4k-d1', 'randread-4k-d32', 'randread-4k-d128']
 
+/** Fixed colours so a contender looks the same in every chart: direct-aio in colour, the references in greys. */
+const COLORS: Record<string, string> = {
+  'direct-aio-io_uring': '#1f77b4',
+  'direct-aio-io_uring-auto': '#17becf',
+  'direct-aio-libaio': '#2ca02c',
+  'direct-aio-threadpool': '#9467bd',
+  'fs.promises': '#ff7f0e',
+  'fs.promises-uv-io_uring': '#d62728',
+  'fio-io_uring': '#222222',
+  'fio-libaio': '#8c8c8c',
+}
+
 export function iopsChart(o: BenchOutput): string {
   const cats = DEPTH_WORKLOADS.filter((k) => o.aggregates.some((a) => a.workload === k))
   const series = o.contenders
     .filter((c) => o.aggregates.some((a) => a.contender === c.key && cats.includes(a.workload)))
     .map((c) => ({
       label: c.label,
+      color: COLORS[c.key],
       dashed: c.kind !== 'direct-aio',
       values: cats.map((k) => {
         const a = o.aggregates.find((x) => x.workload === k && x.contender === c.key)
@@ -342,7 +355,7 @@ export function iopsChart(o: BenchOutput): string {
     }))
   return lineChart({
     title: '4 KiB random O_DIRECT reads: IOPS against queue depth',
-    subtitle: `${o.machine.cores} cores, Linux ${o.machine.kernel}, ${o.machine.disk?.name ?? '?'} (${o.machine.disk?.description ?? '?'}), Node ${o.machine.node}, ${o.date} (${o.mode})`,
+    subtitle: `${o.machine.cores} cores, Linux ${o.machine.kernel}, ${o.machine.disk?.name ?? '?'} (${o.machine.disk?.description ?? '?'}), Node ${o.machine.node}, ${o.date.slice(0, 10)} (${o.mode} mode)`,
     xLabel: 'queue depth (I/Os outstanding)',
     yLabel: 'IOPS',
     categories: cats.map((k) => k.replace('randread-4k-d', '')),

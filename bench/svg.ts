@@ -30,6 +30,8 @@ function shortNum(x: number): string {
 
 export interface Series {
   label: string
+  /** Stroke colour; default from a palette by position. */
+  color?: string
   /** One point per x category; NaN leaves a gap. */
   values: Array<{ median: number; min: number; max: number }>
   dashed?: boolean
@@ -37,10 +39,10 @@ export interface Series {
 
 /** Line chart over categorical x values (e.g. queue depths). */
 export function lineChart(opts: { title: string; subtitle?: string; xLabel: string; yLabel: string; categories: string[]; series: Series[] }): string {
-  const W = 820
+  const W = 900
   const H = 480
   const L = 80
-  const R = 230
+  const R = 290
   const T = 60
   const B = 60
   const pw = W - L - R
@@ -67,7 +69,7 @@ export function lineChart(opts: { title: string; subtitle?: string; xLabel: stri
   out.push(`<text x="${L + pw / 2}" y="${H - 14}" text-anchor="middle" fill="#333">${esc(opts.xLabel)}</text>`)
   out.push(`<text transform="translate(20 ${T + ph / 2}) rotate(-90)" text-anchor="middle" fill="#333">${esc(opts.yLabel)}</text>`)
   opts.series.forEach((s, si) => {
-    const color = PALETTE[si % PALETTE.length]
+    const color = s.color ?? PALETTE[si % PALETTE.length]
     const pts = s.values.map((v, i) => (Number.isFinite(v.median) ? [x(i), y(v.median)] : null))
     let d = ''
     let pen = false
@@ -122,11 +124,11 @@ export function stackedBars(opts: { title: string; subtitle?: string; segments: 
   out.push(`<rect width="${W}" height="${H}" fill="#ffffff"/>`)
   out.push(`<text x="20" y="24" font-size="16" font-weight="bold">${esc(opts.title)}</text>`)
   if (opts.subtitle) out.push(`<text x="20" y="42" fill="#555">${esc(opts.subtitle)}</text>`)
-  let lx = L
+  let lx = 20
   for (const s of opts.segments) {
     out.push(`<rect x="${lx}" y="52" width="12" height="12" fill="${s.color}"/>`)
     out.push(`<text x="${lx + 16}" y="62" fill="#222">${esc(s.label)}</text>`)
-    lx += 24 + s.label.length * 6.5
+    lx += 34 + s.label.length * 6.2
   }
   const bottom = T + opts.rows.length * rowH
   for (let v = 0; v <= top + step / 2; v += step) {
