@@ -302,7 +302,7 @@ t.test('packed tarball, installed without and with a compiler', { timeout: 240_0
   t.comment(`tarball ${info.filename}: ${info.size} bytes packed, ${info.unpackedSize} unpacked, ${files.length} files`)
 
   t.test('tarball contents', async (t) => {
-    for (const need of ['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md', 'binding.gyp', 'bin/direct-aio.js', 'dist/index.js', 'dist/index.mjs', 'dist/index.d.ts', 'dist/index.d.mts', 'dist/cli.js', 'src/addon.cc', 'src/ring.h', 'prebuilds/linux-x64/direct-aio.glibc.node']) {
+    for (const need of ['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md', 'binding.gyp', 'bin/direct-aio.js', 'dist/index.js', 'dist/index.mjs', 'dist/index.d.ts', 'dist/index.d.mts', 'dist/cli.js', 'src/addon.cc', 'src/ring.h', 'prebuilds/linux-x64/direct-aio.glibc.node', 'prebuilds/linux-arm64/direct-aio.glibc.node']) {
       t.ok(files.includes(need), `includes ${need}`)
     }
     const stray = files.filter((f) => /^(test|bench|lib|build|scripts|docs|node_modules|\.ci|\.tap)\//.test(f) || /\.ts$/.test(f.replace(/\.d\.m?ts$/, '')) || /(^|\/)tsconfig|\.tgz$|\.log$/.test(f))
@@ -311,16 +311,26 @@ t.test('packed tarball, installed without and with a compiler', { timeout: 240_0
     t.same(manifest.sort(), ['CHANGELOG.md', 'LICENSE', 'README.md', 'binding.gyp'], 'top level: README, LICENSE, CHANGELOG, binding.gyp')
   })
 
-  t.test('committed prebuild matches src/ and loads on glibc 2.28', async (t) => {
+  t.test('committed prebuilds match src/ and load on glibc 2.28', async (t) => {
     const m = JSON.parse(fs.readFileSync(path.join(root, 'prebuilds', 'MANIFEST.json'), 'utf8'))
-    const entry = m.builds['linux-x64/direct-aio.glibc.node']
-    t.ok(entry, 'MANIFEST.json describes the linux-x64 prebuild')
-    t.equal(entry?.sources, prebuild.sourceHash(), 'prebuilds/linux-x64 was built from the current binding.gyp and src/ (if not: `npm run prebuild` and commit prebuilds/)')
+    t.ok(m.builds['linux-x64/direct-aio.glibc.node'], 'MANIFEST.json describes the linux-x64 prebuild')
+    const hash = prebuild.sourceHash()
+    const onDisk = fs
+      .readdirSync(path.join(root, 'prebuilds'), { withFileTypes: true })
+      .filter((d) => d.isDirectory())
+      .flatMap((d) => fs.readdirSync(path.join(root, 'prebuilds', d.name)).filter((f) => f.endsWith('.node')).map((f) => `${d.name}/${f}`))
+    for (const rel of onDisk) {
+      const how = rel.startsWith('linux-arm64/') ? '`npm run prebuild-arm64` (then `npm run test-prebuild-arm64`)' : '`npm run prebuild`'
+      t.equal(m.builds[rel]?.sources, hash, `prebuilds/${rel} was built from the current binding.gyp and src/ (if not: ${how}, and commit prebuilds/)`)
+    }
     const v = prebuild.symbolVersions(path.join(root, 'prebuilds', 'linux-x64', 'direct-aio.glibc.node'))
     if (!v) return t.pass('skipped', { skip: 'objdump is not installed (binutils)' })
     t.comment(`prebuild needs glibc ${v.glibc}, GLIBCXX ${v.glibcxx}, links ${v.needed.join(' ')}`)
     t.ok(prebuild.compareVersions(v.glibc!, prebuild.MAX_GLIBC) <= 0, `needs glibc ${v.glibc} <= ${prebuild.MAX_GLIBC}`)
     t.ok(v.glibcxx === null || prebuild.compareVersions(v.glibcxx, prebuild.MAX_GLIBCXX) <= 0, `needs GLIBCXX ${v.glibcxx} <= ${prebuild.MAX_GLIBCXX}`)
+    for (const [rel, entry] of Object.entries(m.builds as Record<string, { glibc?: string }>)) {
+      if (rel.includes('.glibc.') && entry.glibc) t.ok(prebuild.compareVersions(entry.glibc, prebuild.MAX_GLIBC) <= 0, `${rel} needs glibc ${entry.glibc} (recorded at build time)`)
+    }
   })
 
   const times: Record<string, number> = {}
