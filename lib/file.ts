@@ -526,6 +526,8 @@ const RAMFS_MAGIC = 0x858458f6
 async function refuseFakeDirect(fd: number, path: string): Promise<void> {
   let type: number
   try {
+    // Device nodes live on devtmpfs, which reports the tmpfs magic too.
+    if (!(await fstatDev(fd)).isFile()) return
     type = (await fs.promises.statfs(path)).type
   } catch {
     return

@@ -105,7 +105,8 @@ export class CongestedDevice {
     try {
       fs.mkdirSync(cgroup)
       dev.setIops(options.readIops ?? 50, options.writeIops ?? 50)
-      if (options.nrRequests) dev.setNrRequests(options.nrRequests)
+      // A reused loop device keeps the last user's nr_requests: reset it.
+      dev.setNrRequests(options.nrRequests ?? defaultNrRequests())
     } catch (e) {
       dev.destroy()
       throw e
@@ -202,6 +203,16 @@ export class CongestedDevice {
     }
     fs.rmSync(this.image, { force: true })
   }
+}
+
+function defaultNrRequests(): number {
+  try {
+    const n = Number(fs.readFileSync('/sys/module/loop/parameters/hw_queue_depth', 'utf8').trim())
+    if (Number.isInteger(n) && n > 0) return n
+  } catch {
+    // built without the parameter
+  }
+  return 128
 }
 
 function removeCgroup(cg: string): void {
