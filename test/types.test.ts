@@ -3,8 +3,8 @@
 // as `npm run build` does), next to a copy of package.json with its exports
 // map. test/fixtures/types-consumer/consumer.ts is then type-checked with
 // `tsc --noEmit --strict` (plus exactOptionalPropertyTypes and
-// noUncheckedIndexedAccess, with skipLibCheck off so our .d.ts files are
-// checked too):
+// noUncheckedIndexedAccess; the nodenext run has skipLibCheck off, so the
+// published .d.ts/.d.mts files themselves are checked too):
 //   - module commonjs: consumer.ts, resolved through "types" (index.d.ts);
 //   - module nodenext: consumer.mts through the "import" condition
 //     (index.d.mts) and consumer.cts through "require" (index.d.ts).
