@@ -16,7 +16,6 @@ import {
   backingDevice,
   congestSkip,
   expectedStages,
-  loopPath,
   makeDevice,
   percentile,
   probeBackends,
@@ -171,7 +170,6 @@ const skip = congestSkip()
 t.test('on a congested device (50 IOPS)', { skip }, async (t) => {
   const { available } = await probeBackends()
   const dev = makeDevice(t, { sizeMiB: 256, readIops: 50, writeIops: 50 })
-  const loop = loopPath(dev, t)
   t.comment(`${dev.loop} throttled to 50 read and 50 write IOPS in ${dev.cgroup}`)
 
   // Device-level accounting: what the loop device completed during `fn`.
@@ -229,7 +227,7 @@ t.test('on a congested device (50 IOPS)', { skip }, async (t) => {
     t.test(`${backend}: 400 reads aborted after 300 ms never reach the device`, async (t) => {
       const n = 400
       const m = await measured(() =>
-        runInCgroup(dev, { mode: 'massAbort', backend, kernelCancel: 'auto', maxInFlight: 'auto', n, op: 'read', path: loop, deviceSize: dev.sizeBytes, abortAfterMs: 300, lateStatsMs: 300 }),
+        runInCgroup(dev, { mode: 'massAbort', backend, kernelCancel: 'auto', maxInFlight: 'auto', n, op: 'read', path: dev.loop, deviceSize: dev.sizeBytes, abortAfterMs: 300, lateStatsMs: 300 }),
       )
       checkMassAbort(t, backend, m.value, m.reads, 'read', n)
       t.equal(m.writes, 0)
@@ -250,7 +248,7 @@ t.test('on a congested device (50 IOPS)', { skip }, async (t) => {
         fs.closeSync(fd)
       }
       const m = await measured(() =>
-        runInCgroup(dev, { mode: 'massAbort', backend, kernelCancel: 'auto', maxInFlight: 'auto', n, op: 'write', base, spacing, path: loop, deviceSize: dev.sizeBytes, abortAfterMs: 300, lateStatsMs: 300 }),
+        runInCgroup(dev, { mode: 'massAbort', backend, kernelCancel: 'auto', maxInFlight: 'auto', n, op: 'write', base, spacing, path: dev.loop, deviceSize: dev.sizeBytes, abortAfterMs: 300, lateStatsMs: 300 }),
       )
       const r = m.value
       checkMassAbort(t, backend, r, m.writes, 'write', n)
@@ -277,7 +275,7 @@ t.test('on a congested device (50 IOPS)', { skip }, async (t) => {
       const chunkSize = 512 * KiB
       const length = 64 * MiB
       const m = await measured(() =>
-        runInCgroup(dev, { mode: 'chunked', backend, kernelCancel: 'auto', chunkSize, length, position: 0, path: loop, abortAfterMs: 500 }),
+        runInCgroup(dev, { mode: 'chunked', backend, kernelCancel: 'auto', chunkSize, length, position: 0, path: dev.loop, abortAfterMs: 500 }),
       )
       const { result, stats, settleMs } = m.value
       const devBytes = m.sectorsRead * 512
@@ -333,7 +331,7 @@ t.test('on a congested device (50 IOPS)', { skip }, async (t) => {
         const total = rs.reduce((a, r) => a + r.length, 0)
 
         prefill(rs)
-        const before = await measured(() => runInCgroup(dev, { mode: 'indivisible', kind, backend, kernelCancel: 'auto', path: loop, regions: rs, abortWhen: 'before' }))
+        const before = await measured(() => runInCgroup(dev, { mode: 'indivisible', kind, backend, kernelCancel: 'auto', path: dev.loop, regions: rs, abortWhen: 'before' }))
         const rb = before.value.result
         t.equal(rb.name, 'AbortError', `${kind} aborted before issue: AbortError`)
         t.equal(rb.stage, 'queued', `${kind} aborted before issue: stage 'queued'`)
@@ -342,7 +340,7 @@ t.test('on a congested device (50 IOPS)', { skip }, async (t) => {
         t.same(contents(rs), rs.map(() => 'old'), `${kind} aborted before issue: old data intact`)
 
         prefill(rs)
-        const after = await measured(() => runInCgroup(dev, { mode: 'indivisible', kind, backend, kernelCancel: 'auto', path: loop, regions: rs, abortWhen: 'afterFirst' }))
+        const after = await measured(() => runInCgroup(dev, { mode: 'indivisible', kind, backend, kernelCancel: 'auto', path: dev.loop, regions: rs, abortWhen: 'afterFirst' }))
         const ra = after.value.result
         t.ok(after.value.depthAtAbort > 0, `${kind}: a chunk was in the kernel at the abort`)
         t.equal(ra.name, 'AbortError', `${kind} aborted after the first chunk: AbortError`)
@@ -360,10 +358,9 @@ t.test('on a congested device (50 IOPS)', { skip }, async (t) => {
   const backing = backingDevice(dev.image)
   t.test("io_uring: requests waiting in io-wq are cancelled by the kernel (stage 'kernel')", { skip: !available.includes('io_uring') ? 'io_uring not available' : !backing ? 'backing disk not found' : false }, async (t) => {
     const qdev = makeDevice(t, { sizeMiB: 64, readIops: 0, writeIops: 0, nrRequests: 4 })
-    const qloop = loopPath(qdev, t)
     fs.writeFileSync(`${qdev.cgroup}/blkio.throttle.read_iops_device`, `${backing} 50`)
     const before = await qdev.settle(150)
-    const r = await runInCgroup(qdev, { mode: 'massAbort', backend: 'io_uring', maxInFlight: 64, n: 200, op: 'read', path: qloop, deviceSize: qdev.sizeBytes, abortAfterMs: 100, lateStatsMs: 300 })
+    const r = await runInCgroup(qdev, { mode: 'massAbort', backend: 'io_uring', maxInFlight: 64, n: 200, op: 'read', path: qdev.loop, deviceSize: qdev.sizeBytes, abortAfterMs: 100, lateStatsMs: 300 })
     const after = await qdev.settle(300)
     const devReads = after.readsCompleted - before.readsCompleted
     const counts = tally(r.results)

@@ -6,7 +6,7 @@ import t from 'tap'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import { scratchDir } from './helpers/tmp'
-import { congestSkip, expectedStages, loopPath, makeDevice, probeBackends, runInCgroup, tally } from './helpers/congest'
+import { congestSkip, expectedStages, makeDevice, probeBackends, runInCgroup, tally } from './helpers/congest'
 
 const MiB = 1024 * 1024
 
@@ -14,7 +14,6 @@ t.test('scheduling on a congested device (50 IOPS)', { skip: congestSkip() }, as
   const { available, refused } = await probeBackends()
   for (const [b, why] of Object.entries(refused)) t.comment(`backend ${b} not available here: ${why}`)
   const dev = makeDevice(t, { sizeMiB: 256, readIops: 50, writeIops: 50 })
-  const loop = loopPath(dev, t)
   const nrRequests = Number(fs.readFileSync(`/sys/block/${dev.name}/queue/nr_requests`, 'utf8'))
   t.comment(`${dev.loop} (nr_requests ${nrRequests}) throttled to 50 IOPS in ${dev.cgroup}`)
 
@@ -30,7 +29,7 @@ t.test('scheduling on a congested device (50 IOPS)', { skip: congestSkip() }, as
         mode: 'headOfLine',
         backend,
         kernelCancel: 'auto',
-        path: loop,
+        path: dev.loop,
         deviceSize: dev.sizeBytes,
         n: 400,
         fastPath,
@@ -45,7 +44,7 @@ t.test('scheduling on a congested device (50 IOPS)', { skip: congestSkip() }, as
     })
 
     t.test(`${backend}: high-priority requests overtake a low-priority backlog`, async (t) => {
-      const r = await runInCgroup(dev, { mode: 'priorities', backend, kernelCancel: 'auto', path: loop, deviceSize: dev.sizeBytes, lowN: 300, highN: 20, highAfterMs: 100 })
+      const r = await runInCgroup(dev, { mode: 'priorities', backend, kernelCancel: 'auto', path: dev.loop, deviceSize: dev.sizeBytes, lowN: 300, highN: 20, highAfterMs: 100 })
       const order: string = r.order
       const lastHigh = order.lastIndexOf('H')
       const lowBeforeLastHigh = order.slice(0, lastHigh).split('').filter((c) => c === 'L').length
@@ -58,7 +57,7 @@ t.test('scheduling on a congested device (50 IOPS)', { skip: congestSkip() }, as
     })
 
     t.test(`${backend}: 'auto' keeps the in-kernel depth <= 8 during a 400-read backlog`, async (t) => {
-      const r = await runInCgroup(dev, { mode: 'backlog', backend, maxInFlight: 'auto', kernelCancel: 'auto', path: loop, deviceSize: dev.sizeBytes, n: 400, holdMs: 3000 })
+      const r = await runInCgroup(dev, { mode: 'backlog', backend, maxInFlight: 'auto', kernelCancel: 'auto', path: dev.loop, deviceSize: dev.sizeBytes, n: 400, holdMs: 3000 })
       const peak = r.statsBefore.depth.peak
       t.comment(`${backend}: depth samples every 50 ms: ${r.samples.join(' ')}; peak ${peak}; limit ${JSON.stringify(r.statsBefore.depth.limits)}`)
       t.ok(peak >= 1 && peak <= 8, `peak depth ${peak} <= 8`)
@@ -68,7 +67,7 @@ t.test('scheduling on a congested device (50 IOPS)', { skip: congestSkip() }, as
 
   for (const backend of available.filter((b) => b !== 'threadpool')) {
     t.test(`${backend}: kernelCancel 'never' sends no kernel cancels`, async (t) => {
-      const r = await runInCgroup(dev, { mode: 'massAbort', backend, kernelCancel: 'never', maxInFlight: 32, n: 100, op: 'read', path: loop, deviceSize: dev.sizeBytes, abortAfterMs: 200, lateStatsMs: 200 })
+      const r = await runInCgroup(dev, { mode: 'massAbort', backend, kernelCancel: 'never', maxInFlight: 32, n: 100, op: 'read', path: dev.loop, deviceSize: dev.sizeBytes, abortAfterMs: 200, lateStatsMs: 200 })
       const counts = tally(r.results)
       t.comment(`${backend} never: ${JSON.stringify(counts)}, cancels ${JSON.stringify(r.statsLate.kernelCancels)}`)
       t.ok(r.issuedBeforeAbort > counts.ok, 'requests were in the kernel at the abort')
@@ -79,12 +78,12 @@ t.test('scheduling on a congested device (50 IOPS)', { skip: congestSkip() }, as
 
     t.test(`${backend}: kernelCancel 'trust' lets the depth grow to the ring size, 'auto' keeps it small`, async (t) => {
       const entries = 32
-      const trust = await runInCgroup(dev, { mode: 'massAbort', backend, kernelCancel: 'trust', entries, n: 100, op: 'read', path: loop, deviceSize: dev.sizeBytes, abortAfterMs: 200, lateStatsMs: 100 })
+      const trust = await runInCgroup(dev, { mode: 'massAbort', backend, kernelCancel: 'trust', entries, n: 100, op: 'read', path: dev.loop, deviceSize: dev.sizeBytes, abortAfterMs: 200, lateStatsMs: 100 })
       const ring = Math.min(entries, backend === 'libaio' ? Math.floor(nrRequests / 2) : nrRequests)
       t.comment(`${backend} trust: peak ${trust.statsBefore.depth.peak} (ring ${entries}, nr_requests ${nrRequests}), ${JSON.stringify(tally(trust.results))}`)
       t.equal(trust.statsBefore.depth.peak, ring, `'trust': depth reached the ring size (${ring})`)
       t.ok(trust.statsLate.kernelCancels.sent > 0, "'trust' sent kernel cancels for the in-kernel requests")
-      const auto = await runInCgroup(dev, { mode: 'massAbort', backend, kernelCancel: 'auto', entries, n: 100, op: 'read', path: loop, deviceSize: dev.sizeBytes, abortAfterMs: 200, lateStatsMs: 100 })
+      const auto = await runInCgroup(dev, { mode: 'massAbort', backend, kernelCancel: 'auto', entries, n: 100, op: 'read', path: dev.loop, deviceSize: dev.sizeBytes, abortAfterMs: 200, lateStatsMs: 100 })
       t.comment(`${backend} auto: peak ${auto.statsBefore.depth.peak}, ${JSON.stringify(tally(auto.results))}`)
       t.ok(auto.statsBefore.depth.peak <= 8, `'auto': depth stayed small (${auto.statsBefore.depth.peak})`)
       t.ok(tally(auto.results).queued > tally(trust.results).queued, "'auto' kept more requests cancellable in the queue")

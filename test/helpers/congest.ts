@@ -127,17 +127,3 @@ export function backingDevice(file: string): string | null {
   }
 }
 
-/**
- * The path the children open. Normally the loop device itself. TEMPORARY
- * development aid: with DIRECT_AIO_TEST_LOOP_ALIAS=1, a device node for the
- * same major:minor on the image's filesystem (works around open() refusing
- * O_DIRECT on anything under devtmpfs).
- */
-export function loopPath(dev: CongestedDevice, t: { teardown(fn: () => unknown): void }): string {
-  if (process.env.DIRECT_AIO_TEST_LOOP_ALIAS !== '1') return dev.loop
-  const alias = `${dev.image}.node`
-  const [ma, mi] = dev.majmin.split(':')
-  require('node:child_process').execFileSync('mknod', [alias, 'b', ma, mi])
-  t.teardown(() => fs.rmSync(alias, { force: true }))
-  return alias
-}
