@@ -4,6 +4,13 @@ import { FIO_URING, FS } from './report'
 import type { Contender, Workload, WorkerConfig } from './types'
 
 const DEFAULT_CHUNK = 512 * 1024 // IoContext's default chunkSize
+/**
+ * 'auto' starts at depth 4 and doubles every ~100-200 ms while throughput
+ * rises: it needs about a second to reach depth 32-128 on this disk. It is
+ * measured in steady state like every other contender, so it warms up at
+ * least this long; its depth trace (in the JSON) shows the ramp.
+ */
+export const AUTO_WARMUP_MS = 1000
 
 export const ALL_WORKLOADS: Workload[] = [
   { key: 'randread-4k-d1', title: '4 KiB random reads, depth 1', op: 'randread', bs: 4096, depth: 1, file: 'read', bandwidth: false },
@@ -51,7 +58,7 @@ export function workerConfig(c: Contender, w: Workload, path: string, fileSize: 
     workload: w,
     path,
     fileSize,
-    warmupMs,
+    warmupMs: c.maxInFlight === 'auto' ? Math.max(warmupMs, AUTO_WARMUP_MS) : warmupMs,
     measureMs,
     maxInFlight: c.maxInFlight === 'auto' ? 'auto' : fixed,
     entries: Math.max(256, nextPow2(fixed)),
