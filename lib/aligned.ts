@@ -58,20 +58,38 @@ export function allocAligned(size: number, alignment = 4096): Buffer {
   return Buffer.from(ab, skip, size)
 }
 
+function checkAlignment(alignment: unknown): number {
+  if (typeof alignment !== 'number') throw invalidArgType('alignment', 'of type number', alignment)
+  if (!isPowerOfTwo(alignment) || alignment > 2 ** 30) throw outOfRange('alignment', 'a power of two between 1 and 2^30', alignment)
+  return alignment
+}
+
+function checkCount(name: string, n: unknown): number {
+  if (typeof n !== 'number') throw invalidArgType(name, 'of type number', n)
+  if (!Number.isSafeInteger(n) || n < 0) throw outOfRange(name, `an integer >= 0 and <= ${Number.MAX_SAFE_INTEGER}`, n)
+  return n
+}
+
 /**
  * True if the view's memory (its first byte, `byteOffset` included) starts on
  * an `alignment` boundary. Default alignment 4096.
  */
 export function isAligned(view: ArrayBufferView, alignment = 4096): boolean {
-  return addressOf(view) % alignment === 0
+  if (!ArrayBuffer.isView(view)) throw invalidArgType('view', 'an instance of Buffer, TypedArray, or DataView', view)
+  const a = checkAlignment(alignment)
+  return addressOf(view) % a === 0
 }
 
-/** Round `n` up to a multiple of `alignment` (default 4096), e.g. a length for O_DIRECT. */
+/** Round `n` up to a multiple of `alignment` (a power of two, default 4096), e.g. a length for O_DIRECT. */
 export function alignUp(n: number, alignment = 4096): number {
-  return Math.ceil(n / alignment) * alignment
+  const a = checkAlignment(alignment)
+  const v = Math.ceil(checkCount('n', n) / a) * a
+  if (!Number.isSafeInteger(v)) throw outOfRange('n', `at most ${Number.MAX_SAFE_INTEGER - a + 1}`, n)
+  return v
 }
 
-/** Round `n` down to a multiple of `alignment` (default 4096), e.g. a position for O_DIRECT. */
+/** Round `n` down to a multiple of `alignment` (a power of two, default 4096), e.g. a position for O_DIRECT. */
 export function alignDown(n: number, alignment = 4096): number {
-  return Math.floor(n / alignment) * alignment
+  const a = checkAlignment(alignment)
+  return Math.floor(checkCount('n', n) / a) * a
 }

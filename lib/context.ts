@@ -197,9 +197,14 @@ export class IoContext {
     this[kInternals].checkOpen()
     if (signal?.aborted) throw preAborted(signal)
     const indivisible = options.indivisible ?? true
+    if (typeof indivisible !== 'boolean') throw invalidArgType('options.indivisible', 'of type boolean', indivisible)
+    const priority = options.priority ?? 0
+    if (typeof priority !== 'number') throw invalidArgType('options.priority', 'of type number', priority)
+    if (!Number.isSafeInteger(priority)) throw outOfRange('options.priority', 'a safe integer', priority)
     const group: Group = { committed: false }
     const { submitGroupMember } = require('./file') as typeof import('./file')
-    const members = ops.map((op, i) => submitGroupMember(this, op, i, group, indivisible, options.priority ?? 0))
+    const prepared = ops.map((op, i) => submitGroupMember(this, op, i, group, indivisible, priority))
+    const members = prepared.map((submit) => submit())
     let aborted = false
     let reason: unknown
     const stop = signal

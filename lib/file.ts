@@ -477,20 +477,25 @@ export class DirectFileHandle {
   }
 
   /** @internal for group(): submit one member. */
-  static [kSubmit](file: DirectFileHandle, op: GroupOp, index: number, group: Group, indivisible: boolean, priority: number): { promise: Promise<number>; abort(reason: unknown): void } {
+  static [kSubmit](file: DirectFileHandle, op: GroupOp, index: number, group: Group, indivisible: boolean, priority: number): () => { promise: Promise<number>; abort(reason: unknown): void } {
     if (!(file instanceof DirectFileHandle)) throw invalidArgType(`ops[${index}].file`, 'a DirectFileHandle', file)
     const kindName = op.op ?? 'write'
     if (kindName !== 'write' && kindName !== 'read') throw invalidArgValue(`ops[${index}].op`, kindName, "must be 'read' or 'write'")
     const syscall = kindName
     const view = checkView(`ops[${index}].buffer`, op.buffer)
     const offset = op.offset ?? 0
-    if (typeof offset !== 'number' || !Number.isInteger(offset) || offset < 0 || offset > view.byteLength) throw outOfRange(`ops[${index}].offset`, `an integer >= 0 && <= ${view.byteLength}`, offset)
+    if (typeof offset !== 'number') throw invalidArgType(`ops[${index}].offset`, 'of type number', offset)
+    if (!Number.isInteger(offset) || offset < 0 || offset > view.byteLength) throw outOfRange(`ops[${index}].offset`, `an integer >= 0 && <= ${view.byteLength}`, offset)
     const length = op.length ?? view.byteLength - offset
-    if (typeof length !== 'number' || !Number.isInteger(length) || length < 0 || length > view.byteLength - offset) throw outOfRange(`ops[${index}].length`, `an integer >= 0 && <= ${view.byteLength - offset}`, length)
+    if (typeof length !== 'number') throw invalidArgType(`ops[${index}].length`, 'of type number', length)
+    if (!Number.isInteger(length) || length < 0 || length > view.byteLength - offset) throw outOfRange(`ops[${index}].length`, `an integer >= 0 && <= ${view.byteLength - offset}`, length)
     const p = parsePosition(op.position)
     if (p < 0) throw outOfRange(`ops[${index}].position`, '>= 0', op.position)
     file.#checkUsable(syscall)
     file[kValidate](syscall, [view], [offset], [length], p)
+    // Everything is validated; submission waits until every member of the
+    // group has passed validation, so a bad member issues nothing.
+    return () => {
     const { promise, req } = file[kSubmit](syscall, {
       kind: kindName === 'write' ? OP_WRITE : OP_READ,
       views: [view],
@@ -504,7 +509,8 @@ export class DirectFileHandle {
       group: indivisible ? group : null,
     })
     const sched = file.#ctx.scheduler
-    return { promise, abort: (reason) => req && sched.abort(req, reason) }
+    return { promise, abort: (reason: unknown) => { if (req) sched.abort(req, reason) } }
+    }
   }
 }
 
@@ -559,7 +565,8 @@ export async function open(path: string | Buffer | URL, flags?: string | number,
   const o = options ?? {}
   if (typeof o !== 'object') throw invalidArgType('options', 'of type object', o)
   const mode = o.mode ?? 0o666
-  if (typeof mode !== 'number' || !Number.isInteger(mode) || mode < 0 || mode > 0o7777) throw outOfRange('options.mode', 'an integer >= 0 && <= 0o7777', mode)
+  if (typeof mode !== 'number') throw invalidArgType('options.mode', 'of type number', mode)
+  if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777) throw outOfRange('options.mode', 'an integer >= 0 && <= 0o7777', mode)
   const direct = o.direct ?? true
   if (typeof direct !== 'boolean') throw invalidArgType('options.direct', 'of type boolean', direct)
   const context = o.context ?? defaultContext()
