@@ -180,6 +180,8 @@ export class DirectFileHandle {
   readonly #device: DeviceQueue
   readonly #chunkSize: number
   #pos = 0
+  /** Where a position-less read last found the end of the file (-1: unknown). */
+  #eof = -1
   #closed = false
   #closing: Promise<void> | null = null
   #outstanding = 0
@@ -228,7 +230,10 @@ export class DirectFileHandle {
     if (!positioned && s.kind <= OP_WRITE) {
       position = this.#pos
       // The tracked position can be unaligned after a short read at EOF.
+      // Reading on from there is reading at EOF: 0 bytes, as read(2) says.
+      // Anything else from an unaligned position would fail in the kernel.
       if (this.direct && position % this.alignment.offset !== 0) {
+        if (s.kind === OP_READ && position === this.#eof) return { promise: Promise.resolve(0), req: null }
         throw misaligned(syscall, this.path, 'file position', position, this.alignment.offset)
       }
       this.#pos += s.length
@@ -265,7 +270,10 @@ export class DirectFileHandle {
       if (stop) stop()
       if (!positioned && s.kind <= OP_WRITE) {
         const got = req.contiguousBytes()
-        if (got < s.length && this.#pos === position + s.length) this.#pos = position + got
+        if (got < s.length && this.#pos === position + s.length) {
+          this.#pos = position + got
+          if (s.kind === OP_READ && req.error === 0 && !req.aborted) this.#eof = this.#pos
+        }
       }
       if (--this.#outstanding === 0 && this.#idle.length > 0) {
         const w = this.#idle

@@ -139,9 +139,13 @@ export class Scheduler {
     let prepped = 0
     const failed: Array<[Chunk, number]> = []
     const n = this.devices.length
+    // With several devices, the last kernel slot is kept for a device that
+    // has nothing in flight, so one slow device cannot take every slot (this
+    // matters most for the thread pool's 4 slots).
+    const shared = n > 1 ? backend.capacity - 1 : backend.capacity
     for (let k = 0; k < n && this.inKernel < backend.capacity; k++) {
       const dev = this.devices[(this.rotate + k) % n]
-      while (dev.waiting > 0 && dev.inKernel < dev.limit && this.inKernel < backend.capacity) {
+      while (dev.waiting > 0 && dev.inKernel < dev.limit && (this.inKernel < shared || (dev.inKernel === 0 && this.inKernel < backend.capacity))) {
         const req = dev.take()
         if (!req) break
         const chunk = this.issue(req)
@@ -161,7 +165,8 @@ export class Scheduler {
   private submit(): void {
     const r = this.backend.submit()
     this.pendingCancels = 0
-    if (r < 0 && !this.retryTimer) {
+    // -EBADF: the ring is closed (a cancel staged just before close()).
+    if (r < 0 && r !== -9 && !this.retryTimer) {
       // The kernel had no room (EAGAIN/EBUSY): what is staged stays staged.
       this.retryTimer = setTimeout(() => {
         this.retryTimer = null
