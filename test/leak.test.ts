@@ -1,0 +1,76 @@
+// No leaks: many small requests (4 KiB reads of a 1 MiB file, 64 outstanding,
+// 1 in 16 aborted, half sharing one long-lived signal) in one child process
+// with --expose-gc, per backend. After close(), RSS returns to the baseline
+// taken after a warm-up (tolerance 16 MiB), the JS heap and external memory
+// to within 4 MiB, open descriptors exactly, and the addon's live operations
+// (stats().native.liveOps) to 0.
+// CI runs LEAK_REQUESTS (default 200,000) per backend; `npm run soak` runs
+// 1,000,000 per backend.
+import t from 'tap'
+import { spawn } from 'node:child_process'
+import * as path from 'node:path'
+import { capabilities } from '../lib/index'
+
+const SOAK = path.join(__dirname, 'fixtures', 'soak-cli.js')
+const REQUESTS = Number(process.env.LEAK_REQUESTS) || 200000
+const caps = capabilities()
+const backends = ['io_uring', 'libaio', 'threadpool'].filter((b) => (b === 'io_uring' ? caps.ioUring.available : b === 'libaio' ? caps.libaio.available : true))
+
+interface SoakResult {
+  backend: string
+  requests: number
+  ms: number
+  perSecond: number
+  wrong: number
+  failed: number
+  aborted: number
+  completed: number
+  baseline: { rssMiB: number; fds: number; heapMiB: number }
+  after: { rssMiB: number; fds: number; heapMiB: number }
+  rssDeltaMiB: number
+  heapDeltaMiB: number
+  externalDeltaMiB: number
+  secondHalfRssGrowthMiB: number | null
+  peakRssMiB: number
+  liveOpsAfterDrain: number
+  nativeAfterClose: { liveOps: number; liveRings: number }
+  extraFds: string[]
+  rssToleranceMiB: number
+  ok: boolean
+}
+
+t.test(`${REQUESTS} requests per backend: memory, descriptors and native allocations return to baseline`, async (t) => {
+  t.comment(`backends: ${backends.join(', ')}${backends.length < 3 ? ` (io_uring: ${caps.ioUring.reason ?? 'ok'}; libaio: ${caps.libaio.reason ?? 'ok'})` : ''}`)
+  const out = await new Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }>((resolve, reject) => {
+    const child = spawn(process.execPath, ['--expose-gc', SOAK, '--requests', String(REQUESTS), '--backend', backends.join(','), '--json'], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d) => (stdout += d))
+    child.stderr.on('data', (d) => (stderr += d))
+    const timer = setTimeout(() => child.kill('SIGKILL'), 240000)
+    child.on('error', reject)
+    child.on('close', (code, signal) => {
+      clearTimeout(timer)
+      resolve({ code, signal, stdout, stderr })
+    })
+  })
+  t.equal(out.signal, null, 'the soak child was not killed')
+  t.notMatch(out.stderr, /AddressSanitizer|runtime error:|Segmentation fault|FATAL ERROR/, 'no crash or sanitizer report')
+  const results = JSON.parse(out.stdout.trim().split('\n').pop() || '[]') as SoakResult[]
+  t.equal(results.length, backends.length, 'a result per backend')
+  for (const r of results) {
+    t.test(r.backend, async (t) => {
+      t.equal(r.wrong, 0, 'every read returned its block')
+      t.equal(r.failed, 0, 'no request failed')
+      t.ok(r.aborted > 0, `aborts were exercised (${r.aborted})`)
+      t.equal(r.liveOpsAfterDrain, 0, 'native liveOps 0 once drained')
+      t.equal(r.nativeAfterClose.liveOps, 0, 'native liveOps 0 after close()')
+      t.equal(r.nativeAfterClose.liveRings, 0, 'native liveRings 0 after close()')
+      t.equal(r.after.fds, r.baseline.fds, `open descriptors back to ${r.baseline.fds}${r.extraFds.length ? ` (extra: ${r.extraFds.join(', ')})` : ''}`)
+      t.ok(r.rssDeltaMiB <= r.rssToleranceMiB, `RSS ${r.baseline.rssMiB} -> ${r.after.rssMiB} MiB (delta ${r.rssDeltaMiB} <= ${r.rssToleranceMiB} MiB; peak ${r.peakRssMiB})`)
+      t.ok(r.heapDeltaMiB <= 4, `JS heap delta ${r.heapDeltaMiB} MiB <= 4`)
+      t.ok(r.externalDeltaMiB <= 4, `external memory delta ${r.externalDeltaMiB} MiB <= 4`)
+      t.comment(`${r.backend}: ${r.requests} requests in ${(r.ms / 1000).toFixed(1)} s (${r.perSecond}/s); RSS growth over the second half ${r.secondHalfRssGrowthMiB} MiB`)
+    })
+  }
+})
