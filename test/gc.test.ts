@@ -46,7 +46,7 @@ function childTests(gc: GcFn): void {
   const warnings: string[] = []
   process.on('warning', (w) => warnings.push((w as Error & { code?: string }).code ?? w.name))
 
-  const N = 192 // writes per run
+  const N = Number(process.env.GC_WRITES) || 192 // writes per run (test:asan uses fewer)
   const SZ = 32 * 1024
   const pattern = (i: number, b: Buffer) => {
     for (let k = 0; k < b.length; k += 4) b.writeUInt32LE((i * 0x9e3779b1 + k) >>> 0, k)
