@@ -42,6 +42,7 @@ const USAGE = `usage: npm run bench -- [options]
   --no-cancel           skip the cancellation benchmark
   --cancel-only         run only the cancellation benchmark
   --out DIR             results directory (default bench/results)
+  --render FILE.json    rebuild the Markdown, charts and targets of a saved run (no measuring)
   --help
 
 workloads:   ${'randread-4k-d1 randread-4k-d32 randread-4k-d128 randwrite-4k-d32 seqread-1m-d8 randrw70-4k-d32'}
@@ -62,6 +63,7 @@ interface Options {
   cancel: boolean
   perf: boolean
   waitQuiet: number | null
+  render?: string
   out: string
 }
 
@@ -101,6 +103,9 @@ function parseArgs(argv: string[]): Options | null {
       case '--no-cancel':
         o.cancel = false
         break
+      case '--render':
+        o.render = need(++i)
+        break
       case '--wait-quiet':
         o.waitQuiet = Number(need(++i))
         break
@@ -129,6 +134,7 @@ function parseArgs(argv: string[]): Options | null {
     cancel: o.cancel,
     perf: o.perf,
     waitQuiet: o.waitQuiet ?? null,
+    render: o.render,
     out: path.resolve(o.out ?? path.join(ROOT, 'bench', 'results')),
   }
 }
@@ -298,6 +304,48 @@ async function waitQuiet(threshold: number, maxMs: number, cores: number): Promi
   return { load, waitedMs: Date.now() - t0 }
 }
 
+/** Write the JSON, the Markdown, the charts and (full mode) LATEST.md; print the targets. */
+function writeOutputs(out: BenchOutput, dir: string, log: (s: string) => void): void {
+  fs.mkdirSync(dir, { recursive: true })
+  const date = out.date.slice(0, 10)
+  const quick = out.mode === 'quick'
+  const suffix = quick ? '-quick' : ''
+  const stem = `${date}-${out.machine.host}${suffix}`
+  const chartIops = `iops-vs-depth${suffix}.svg`
+  const chartCancel = `cancel-saved${suffix}.svg`
+  fs.writeFileSync(path.join(dir, chartIops), iopsChart(out))
+  const cc = cancelChart(out)
+  if (cc) fs.writeFileSync(path.join(dir, chartCancel), cc)
+  const md = markdown(out, { iops: chartIops, cancel: cc ? chartCancel : null })
+  fs.writeFileSync(path.join(dir, `${stem}.json`), JSON.stringify(out, null, 1) + '\n')
+  fs.writeFileSync(path.join(dir, `${stem}.md`), md)
+  if (!quick) fs.writeFileSync(path.join(dir, 'LATEST.md'), md.replace(/^# .*$/m, `# Latest benchmark results (${date}, ${out.machine.host})`))
+  log('\n== targets ==')
+  log(targetsText(out.targets))
+  log(`\nwrote ${path.join(dir, stem)}.{json,md}, ${chartIops}${cc ? `, ${chartCancel}` : ''}${quick ? '' : ', LATEST.md'} (run took ${Math.round(out.durationSec)} s)`)
+}
+
+/** `--render FILE.json`: rebuild aggregates, targets, Markdown and charts from a saved run (after a change to the report code). */
+function render(file: string, outDir: string): number {
+  const out = JSON.parse(fs.readFileSync(file, 'utf8')) as BenchOutput
+  const aggs = aggregate(out.runs, out.workloads, out.contenders)
+  const cancelAggs = out.cancel.skipped ? [] : aggregateCancel(out.cancel.runs)
+  const notes = [...out.notes]
+  const wq = out.settings.waitQuiet
+  if (typeof wq === 'number' && !notes.some((n) => n.includes('--wait-quiet'))) {
+    notes.unshift(`Before each round the benchmark waited (up to 30 s) for the other tenants to drop below ${wq} busy cores (--wait-quiet).`)
+  }
+  const rendered: BenchOutput = {
+    ...out,
+    notes,
+    aggregates: aggs,
+    cancel: { ...out.cancel, aggregates: cancelAggs },
+    targets: evaluateTargets(aggs, out.cancel.skipped ? null : cancelAggs, out.cancel.skipped),
+  }
+  writeOutputs(rendered, outDir, (s) => process.stdout.write(`${s}\n`))
+  return 0
+}
+
 async function main(): Promise<number> {
   let o: Options | null
   try {
@@ -310,6 +358,7 @@ async function main(): Promise<number> {
     process.stdout.write(USAGE)
     return 0
   }
+  if (o.render) return render(o.render, o.out)
   const t0 = Date.now()
   const log = (s: string) => process.stdout.write(`${s}\n`)
   const notes: string[] = []
@@ -342,6 +391,7 @@ async function main(): Promise<number> {
   if (!o.fio) drop((c) => c.kind === 'fio', '--no-fio')
   else if (!m.fio) drop((c) => c.kind === 'fio', 'fio is not installed (apt-get install fio); ratios to fio are left empty')
   if (o.quick) notes.push(`quick mode: ${workloads.length} workloads, ${o.rounds} rounds, ${o.warmupMs} ms warm-up + ${o.measureMs} ms per run; run without --quick for the full set`)
+  if (o.waitQuiet !== null) notes.push(`Before each round the benchmark waited (up to 30 s) for the other tenants to drop below ${o.waitQuiet} busy cores (--wait-quiet).`)
   notes.push('The machine is shared (other jobs may run on its cores during the benchmark), so whole-machine CPU and, to a lesser degree, IOPS are noisy; the busy-core figures in the JSON show the load in each window.')
 
   const readFile = ensureDataFile(dir, 'direct-aio-bench-read.dat', GiB, log)
@@ -395,7 +445,6 @@ async function main(): Promise<number> {
   const aggs = aggregate(runs, workloads, contenders)
   workloads = workloads.filter((w) => aggs.some((a) => a.workload === w.key))
   const targets = evaluateTargets(aggs, cancel.skipped ? null : cancel.aggregates, cancel.skipped)
-  const date = new Date().toISOString().slice(0, 10)
   const out: BenchOutput = {
     tool: 'direct-aio bench',
     date: new Date().toISOString(),
@@ -412,21 +461,7 @@ async function main(): Promise<number> {
     targets,
     durationSec: (Date.now() - t0) / 1000,
   }
-  fs.mkdirSync(o.out, { recursive: true })
-  const suffix = o.quick ? '-quick' : ''
-  const stem = `${date}-${m.host}${suffix}`
-  const chartIops = `iops-vs-depth${suffix}.svg`
-  const chartCancel = `cancel-saved${suffix}.svg`
-  fs.writeFileSync(path.join(o.out, chartIops), iopsChart(out))
-  const cc = cancelChart(out)
-  if (cc) fs.writeFileSync(path.join(o.out, chartCancel), cc)
-  const md = markdown(out, { iops: chartIops, cancel: cc ? chartCancel : null })
-  fs.writeFileSync(path.join(o.out, `${stem}.json`), JSON.stringify(out, null, 1) + '\n')
-  fs.writeFileSync(path.join(o.out, `${stem}.md`), md)
-  if (!o.quick) fs.writeFileSync(path.join(o.out, 'LATEST.md'), md.replace(/^# .*$/m, `# Latest benchmark results (${date}, ${m.host})`))
-  log('\n== targets ==')
-  log(targetsText(targets))
-  log(`\nwrote ${path.join(o.out, stem)}.{json,md}, ${chartIops}${cc ? `, ${chartCancel}` : ''}${o.quick ? '' : ', LATEST.md'} in ${Math.round(out.durationSec)} s`)
+  writeOutputs(out, o.out, log)
   return 0
 }
 

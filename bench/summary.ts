@@ -33,6 +33,7 @@ export function spread(xs: number[]): Spread {
 export function fmt(x: number, digits = 3): string {
   if (!Number.isFinite(x)) return '–'
   const a = Math.abs(x)
+  if (Number.isInteger(x) && a < 1e4) return String(x)
   if (a >= 1e6) return `${(x / 1e6).toPrecision(digits)}M`
   if (a >= 1e4) return `${(x / 1e3).toPrecision(digits)}k`
   if (a >= 100) return x.toFixed(0)
