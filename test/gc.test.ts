@@ -7,6 +7,11 @@
 //    handles, contexts) and the descriptors are closed.
 //  - An allocAligned buffer in use cannot be transferred away (structuredClone
 //    and postMessage copy it instead); the I/O completes correctly.
+//  - A plain ArrayBuffer (not from allocAligned) transferred away while a read
+//    into it is in the kernel (throttled loop device, root): the transfer must
+//    be refused or copy, or the I/O must stay safe; the clone is dropped and
+//    collected and its memory reused, and nothing may be corrupted (run in a
+//    grandchild, so a crash is reported rather than taking the tests down).
 //  - Resizable ArrayBuffers and growable SharedArrayBuffers are refused with a
 //    TypeError (ERR_INVALID_ARG_VALUE).
 import t from 'tap'
@@ -15,15 +20,61 @@ import * as path from 'node:path'
 import { MessageChannel } from 'node:worker_threads'
 import * as api from '../lib/index'
 import { scratchDir } from './helpers/tmp'
+import { CongestedDevice, congestUnsupported } from '../lib/tools/congest'
 
 const { IoContext, open, allocAligned, capabilities } = api
 type GcFn = (o?: { type?: 'major' | 'minor' }) => void
 const gc = (globalThis as { gc?: GcFn }).gc
 
-if (typeof gc !== 'function') {
+if (process.env.DIRECT_AIO_GC_TRANSFER_CHILD) {
+  transferChild(process.env.DIRECT_AIO_GC_TRANSFER_CHILD, process.env.DIRECT_AIO_GC_TRANSFER_BACKEND ?? 'io_uring').catch((e) => {
+    process.stdout.write(`TRANSFER-ERROR ${e && e.stack}\n`)
+    process.exitCode = 3
+  })
+} else if (typeof gc !== 'function') {
   t.spawn(process.execPath, [...process.execArgv, '--expose-gc', __filename], { env: { ...process.env } }, 'gc tests (child with --expose-gc)')
 } else {
   childTests(gc)
+}
+
+/**
+ * Grandchild: reads into plain, aligned ArrayBuffers on the throttled device;
+ * while they are in the kernel, transfer every buffer away with
+ * structuredClone, drop the clones, collect, and fill the heap with zeroed
+ * probe buffers of the same size. Reports whether any probe was written.
+ */
+async function transferChild(device: string, backend: string): Promise<void> {
+  const gcf = (globalThis as { gc?: GcFn }).gc!
+  const ctx = new IoContext({ backend: backend as never, maxInFlight: 64 })
+  const f = await open(device, 'r', { context: ctx })
+  const SZ = 16384
+  const views: Uint8Array[] = []
+  const ps = Array.from({ length: 64 }, (_, i) => {
+    const u = new Uint8Array(new ArrayBuffer(SZ + 4096))
+    let k = 0
+    while (!api.isAligned(u.subarray(k), 4096)) k++
+    const v = u.subarray(k, k + SZ)
+    views.push(v)
+    return f.read(v, 0, SZ, i * SZ).then((r) => String(r.bytesRead), (e: Error & { code?: string }) => String(e.code))
+  })
+  await new Promise((r) => setTimeout(r, 100))
+  const inKernel = ctx.stats().depth.current
+  let refused = 0
+  for (const v of views) {
+    try {
+      structuredClone(v.buffer, { transfer: [v.buffer as ArrayBuffer] })
+    } catch {
+      refused++
+    }
+  }
+  const detached = views.filter((v) => v.byteLength === 0).length
+  for (let i = 0; i < 5; i++) gcf()
+  const probes = Array.from({ length: 2048 }, () => new Uint8Array(SZ + 4096))
+  const results = await Promise.all(ps)
+  const dirty = probes.filter((p) => p.some((x) => x !== 0)).length
+  await f.close()
+  await ctx.close()
+  process.stdout.write(`TRANSFER-RESULT ${JSON.stringify({ inKernel, refused, detached, dirty, results: Array.from(new Set(results)) })}\n`)
 }
 
 function childTests(gc: GcFn): void {
@@ -266,4 +317,22 @@ function childTests(gc: GcFn): void {
       t.equal(ctx.stats().requests.submitted, 0, 'nothing was queued')
     })
   }
+
+  const noCongest = congestUnsupported()
+  t.test('a plain ArrayBuffer transferred away while a read into it is in the kernel', { skip: noCongest ? `throttled device unavailable: ${noCongest}` : false }, async (t) => {
+    const dev = CongestedDevice.create({ sizeMiB: 16, readIops: 100, writeIops: 100, fill: 'random' })
+    t.teardown(() => dev.destroy())
+    for (const [backend, skip] of backends) {
+      if (skip || backend === 'threadpool') continue
+      const r = await dev.run(__filename, [], { nodeArgs: process.execArgv, env: { DIRECT_AIO_GC_TRANSFER_CHILD: dev.loop, DIRECT_AIO_GC_TRANSFER_BACKEND: backend }, timeoutMs: 60000 })
+      const line = r.stdout.split('\n').find((l) => l.startsWith('TRANSFER-RESULT '))
+      const rep = line ? JSON.parse(line.slice('TRANSFER-RESULT '.length)) : null
+      t.comment(`${backend}: ${line ?? 'no report'}; exit ${r.code} signal ${r.signal}${r.stderr ? `; stderr: ${r.stderr.slice(0, 200).replace(/\n/g, ' ')}` : ''}`)
+      t.equal(r.signal, null, `${backend}: the process survived (not killed by ${r.signal})`)
+      t.ok(rep, `${backend}: the child reported`)
+      if (!rep) continue
+      t.ok(rep.inKernel > 0, `${backend}: ${rep.inKernel} reads were in the kernel at the transfer`)
+      t.equal(rep.dirty, 0, `${backend}: no reused memory was written by the kernel (${rep.dirty} of 2048 probe buffers changed)`)
+    }
+  })
 }
