@@ -222,8 +222,8 @@ async function runCancel(o: Options, compiled: Compiled, log: (s: string) => voi
   log(`cancellation: building a ${settings.deviceMiB} MiB loop device throttled to ${settings.readIops} read IOPS`)
   const dev = CongestedDevice.create({ sizeMiB: settings.deviceMiB, readIops: settings.readIops, writeIops: 0 })
   // A second node for the loop device on a disk filesystem: the children
-  // open /dev/loopN first and use this only if that is refused (open() has
-  // refused paths on devtmpfs as "tmpfs"); the note says so.
+  // open /dev/loopN first and use this only if that is refused with EINVAL
+  // (an earlier open() took devtmpfs for tmpfs); the report says so if used.
   const node = path.join('/var/tmp', `direct-aio-bench-${dev.name}-${process.pid}`)
   let notes: string[] = []
   try {
@@ -267,7 +267,7 @@ async function runCancel(o: Options, compiled: Compiled, log: (s: string) => voi
           continue
         }
         if (child.openError && !notes.length) {
-          notes = [`open('${dev.loop}') was refused (${child.openError}); the cancellation children opened an equivalent device node on ext4, ${node}. This is a direct-aio bug: block devices live on devtmpfs.`]
+          notes = [`open('${dev.loop}') was refused (${child.openError}); the cancellation children opened an equivalent device node on ext4, ${node}. This is a direct-aio bug: device nodes live on devtmpfs.`]
           log(`  note: ${notes[0]}`)
         }
         const before = child.deviceReadsAtAbortAbs - start
