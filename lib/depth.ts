@@ -1,16 +1,29 @@
-// Adaptive in-kernel depth ('auto'): find the smallest depth that keeps a
-// device's throughput within 5% of the best seen. Grow while throughput
-// rises; when it stops rising, step back and shrink while throughput holds;
-// then hold, and probe upward again now and then in case the device changed.
-// Every request kept out of the kernel stays cancellable, so on a congested
-// device the depth stays small, and on a fast one it grows until the device
-// stops getting faster.
+// Adaptive in-kernel depth ('auto'), per device. Every request kept out of
+// the kernel stays cancellable, so depth should be as small as it can be
+// without costing throughput:
+// - On a device that answers in under FAST_LATENCY_MS at the current depth,
+//   depth grows freely (an abort would wait at most that long for what is in
+//   the kernel, and on a fast, CPU-bound path throughput gains are too noisy
+//   to measure reliably).
+// - Otherwise it hill-climbs on throughput: grow while a step up gains at
+//   least 8%; when it does not, step back and shrink while throughput stays
+//   within 5% of the best seen; then hold, and probe upward again every 2 s.
+// So on a congested device (tens of ms per request) depth stays at a few
+// requests, and on a fast one it grows until the device stops answering fast.
+// Windows are judged only when requests were waiting for a slot.
 
 const WINDOW_MS = 50
 const WINDOW_MIN_COMPLETIONS = 32
 const GROW_GAIN = 1.08
 const KEEP_FRACTION = 0.95
 const HOLD_MS = 2000
+// A device that answers within this many milliseconds at the current depth
+// is not congested: an abort would wait at most that long for requests in
+// the kernel, so depth may grow without a measured throughput gain (which on
+// a fast, CPU-bound path is too noisy to detect reliably), and is never
+// shrunk. Congested devices (tens of ms per request) use the throughput
+// hill-climb alone.
+const FAST_LATENCY_MS = 4
 
 type Phase = 'grow' | 'shrink' | 'hold'
 
@@ -21,6 +34,7 @@ export class DepthController {
   private windowStart = 0
   private completions = 0
   private saturatedCompletions = 0
+  private latencySum = 0
   private warmup = true
   private prevDepth = 0
   private prevTput = 0
@@ -34,16 +48,19 @@ export class DepthController {
   }
 
   /** Record one completion. `saturated`: requests were waiting for a slot. */
-  onComplete(now: number, saturated: boolean): void {
+  onComplete(now: number, saturated: boolean, latencyMs: number): void {
     if (this.windowStart === 0) this.windowStart = now
     this.completions++
+    this.latencySum += latencyMs
     if (saturated) this.saturatedCompletions++
     const elapsed = now - this.windowStart
     if (elapsed < WINDOW_MS || this.completions < WINDOW_MIN_COMPLETIONS) return
     const tput = (this.completions * 1000) / elapsed
+    const latency = this.latencySum / this.completions
     const wasSaturated = this.saturatedCompletions * 2 >= this.completions
     this.windowStart = now
     this.completions = 0
+    this.latencySum = 0
     this.saturatedCompletions = 0
     if (this.warmup) {
       // The first window after a change still holds requests issued at the
@@ -53,7 +70,7 @@ export class DepthController {
     }
     // With spare depth nobody waited, so the window says nothing about it.
     if (!wasSaturated) return
-    this.evaluate(now, tput)
+    this.evaluate(now, tput, latency < FAST_LATENCY_MS)
   }
 
   private set(depth: number): void {
@@ -64,10 +81,10 @@ export class DepthController {
     }
   }
 
-  private evaluate(now: number, tput: number): void {
+  private evaluate(now: number, tput: number, fast: boolean): void {
     switch (this.phase) {
       case 'grow':
-        if (this.prevDepth === 0 || tput >= this.prevTput * GROW_GAIN) {
+        if (this.prevDepth === 0 || fast || tput >= this.prevTput * GROW_GAIN) {
           this.best = Math.max(this.best, tput)
           this.prevDepth = this.depth
           this.prevTput = tput
@@ -87,7 +104,10 @@ export class DepthController {
         }
         break
       case 'shrink':
-        if (tput >= this.best * KEEP_FRACTION) {
+        if (fast) {
+          this.lastGood = this.depth
+          this.hold(now)
+        } else if (tput >= this.best * KEEP_FRACTION) {
           this.lastGood = this.depth
           if (this.depth <= 1) {
             this.hold(now)
@@ -100,7 +120,7 @@ export class DepthController {
         }
         break
       case 'hold':
-        if (now >= this.holdUntil) {
+        if (fast || now >= this.holdUntil) {
           this.phase = 'grow'
           this.prevDepth = this.depth
           this.prevTput = tput

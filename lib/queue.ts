@@ -181,7 +181,7 @@ export class Scheduler {
     req.planned += len
     if (req.indivisible) req.committed = true
     if (req.group) req.group.committed = true
-    const chunk: Chunk = { id: this.nextId++, req, start, len, res: undefined, cancelSent: false }
+    const chunk: Chunk = { id: this.nextId++, req, start, len, res: undefined, cancelSent: false, issuedAt: req.device.controller ? now() : 0 }
     req.chunks.push(chunk)
     req.inKernel++
     req.device.inKernel++
@@ -211,7 +211,10 @@ export class Scheduler {
     req.inKernel--
     dev.inKernel--
     this.inKernel--
-    if (dev.controller) dev.controller.onComplete(now(), dev.waiting > 0)
+    if (dev.controller) {
+      const t = now()
+      dev.controller.onComplete(t, dev.waiting > 0, t - chunk.issuedAt)
+    }
     if (res < 0) {
       req.stopped = true
       if (!(res === ECANCELED && chunk.cancelSent) && req.error === 0) req.error = res
@@ -255,8 +258,19 @@ export class Scheduler {
         this.pendingCancels++
       }
     }
-    if (this.pendingCancels > 0) this.scheduleFlush()
+    // Cancels go out as soon as the abort handlers have run (one submit for
+    // all of them), not at the next flush: the poll phase of this loop turn
+    // could otherwise complete the targets first.
+    if (this.pendingCancels > 0 && !this.cancelSubmitQueued) {
+      this.cancelSubmitQueued = true
+      queueMicrotask(() => {
+        this.cancelSubmitQueued = false
+        if (this.pendingCancels > 0) this.submit()
+      })
+    }
   }
+
+  private cancelSubmitQueued = false
 
   /** Resolve or reject a request whose chunks are all back. */
   private settle(req: Request): void {

@@ -18,6 +18,8 @@ export interface Chunk {
   len: number
   res: number | undefined
   cancelSent: boolean
+  /** performance.now() when handed to the kernel (0 if nobody measures). */
+  issuedAt: number
 }
 
 export interface RequestInit {

@@ -261,9 +261,10 @@ void RingWrap::OnReadable(void* self) { static_cast<RingWrap*>(self)->Dispatch()
 // The eventfd is only a hint: reset it, then drain until empty.
 void RingWrap::Dispatch() {
   if (closed_ || dispatching_) return;
+  // One read resets a counter-mode eventfd; a second would only say EAGAIN.
   uint64_t counter;
-  while (read(ring_->EventFd(), &counter, sizeof(counter)) > 0) {
-  }
+  ssize_t rd = read(ring_->EventFd(), &counter, sizeof(counter));
+  (void)rd;
   Napi::Env env(env_);
   Napi::HandleScope scope(env);
   dispatching_ = true;
