@@ -30,22 +30,22 @@ const root = path.resolve(__dirname, '..')
 const MAX_GLIBC = '2.28'
 const MAX_GLIBCXX = '3.4.21'
 
-/** Files whose content determines the native build. */
-function sourceFiles() {
+/** Files whose content determines the native build, relative to `dir`. */
+function sourceFiles(dir = root) {
   const src = fs
-    .readdirSync(path.join(root, 'src'))
+    .readdirSync(path.join(dir, 'src'))
     .filter((f) => /\.(cc|h|c|cpp|hpp)$/.test(f))
     .sort()
     .map((f) => path.join('src', f))
   return ['binding.gyp', ...src, path.join('scripts', 'glibc-compat.h')]
 }
 
-/** sha256 over the native sources and the node-addon-api version. */
-function sourceHash() {
+/** sha256 over the native sources (in `dir`) and the node-addon-api version. */
+function sourceHash(dir = root) {
   const h = crypto.createHash('sha256')
-  for (const rel of sourceFiles()) {
+  for (const rel of sourceFiles(dir)) {
     h.update(rel + '\0')
-    h.update(fs.readFileSync(path.join(root, rel)))
+    h.update(fs.readFileSync(path.join(dir, rel)))
     h.update('\0')
   }
   try {
@@ -124,14 +124,18 @@ function main(args) {
     fs.copyFileSync(path.join(root, 'package.json'), path.join(stage, 'package.json'))
     fs.copyFileSync(path.join(root, 'binding.gyp'), path.join(stage, 'binding.gyp'))
     fs.cpSync(path.join(root, 'src'), path.join(stage, 'src'), { recursive: true })
+    fs.mkdirSync(path.join(stage, 'scripts'))
+    fs.copyFileSync(path.join(root, 'scripts', 'glibc-compat.h'), path.join(stage, 'scripts', 'glibc-compat.h'))
     fs.symlinkSync(path.join(root, 'node_modules'), path.join(stage, 'node_modules'))
+    // The hash of what is built, taken from the copy: src/ may change meanwhile.
+    const hash = sourceHash(stage)
 
     const env = { ...process.env }
     // Use the headers installed with this Node.js instead of downloading them.
     const prefix = path.resolve(path.dirname(process.execPath), '..')
     if (!env.npm_config_nodedir && fs.existsSync(path.join(prefix, 'include', 'node', 'node_api.h'))) env.npm_config_nodedir = prefix
     const musl = env.PREBUILD_LIBC === 'musl' || fs.existsSync('/etc/alpine-release')
-    if (!musl) env.CXXFLAGS = `${env.CXXFLAGS || ''} -include ${path.join(root, 'scripts', 'glibc-compat.h')}`.trim()
+    if (!musl) env.CXXFLAGS = `${env.CXXFLAGS || ''} -include ${path.join(stage, 'scripts', 'glibc-compat.h')}`.trim()
 
     const builds = path.join(root, 'prebuilds')
     const cli = require.resolve('prebuildify/bin.js', { paths: [root] })
@@ -148,7 +152,7 @@ function main(args) {
       if (!fs.statSync(full).isDirectory()) continue
       for (const f of fs.readdirSync(full)) {
         const p = path.join(full, f)
-        if (f.endsWith('.node') && fs.statSync(p).mtimeMs >= t0 - 1000) produced.push(`${dir}/${f}`)
+        if (f.endsWith('.node') && fs.statSync(p).mtimeMs >= t0) produced.push(`${dir}/${f}`)
       }
     }
 
@@ -161,7 +165,6 @@ function main(args) {
     }
     manifest.about = 'Written by scripts/prebuild.js. `sources` is the sha256 of binding.gyp, src/ and scripts/glibc-compat.h each prebuild was made from.'
     manifest.builds = manifest.builds || {}
-    const hash = sourceHash()
     const cxx = env.CXX || 'g++'
     const compiler = (spawnSync(cxx, ['--version'], { encoding: 'utf8' }).stdout || '').split('\n')[0]
     const cross = cxx.endsWith('g++') ? cxx.slice(0, -3) : ''
