@@ -2,6 +2,7 @@
 // ranges, O_DIRECT alignment) before anything is queued, and turn calls into
 // Requests for the context's queue.
 import * as fs from 'node:fs'
+import { markAsUntransferable } from 'node:worker_threads'
 import { addressOf } from './aligned'
 import { OP_FDATASYNC, OP_FSYNC, OP_READ, OP_WRITE } from './backends/backend'
 import { preAborted, watchSignal } from './cancel'
@@ -161,6 +162,21 @@ const leakedFds = new FinalizationRegistry<{ fd: number; path: string }>(({ fd, 
   fs.close(fd, () => {})
 })
 
+// A buffer handed to the kernel must not be transferred (detached) to
+// another thread while the kernel may still write it: the receiver could
+// free the memory. Like Node's own pooled Buffers, such buffers are marked
+// untransferable: a transfer then copies instead of detaching. The mark is
+// permanent for that ArrayBuffer.
+const pinned = new WeakSet<ArrayBufferLike>()
+function pin(views: ArrayBufferView[]): void {
+  for (const v of views) {
+    const ab = v.buffer
+    if (pinned.has(ab)) continue
+    if (!(ab instanceof SharedArrayBuffer)) markAsUntransferable(ab)
+    pinned.add(ab)
+  }
+}
+
 const kSubmit = Symbol('direct-aio.submit')
 const kValidate = Symbol('direct-aio.validate')
 
@@ -238,6 +254,7 @@ export class DirectFileHandle {
       }
       this.#pos += s.length
     }
+    pin(s.views)
     const sched = this.#ctx.scheduler
     const req = new Request(
       {

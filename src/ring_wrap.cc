@@ -117,7 +117,8 @@ RingWrap::RingWrap(const Napi::CallbackInfo& info)
   ring_.reset(r);
   uv_loop_t* loop = nullptr;
   napi_get_uv_event_loop(env, &loop);
-  poller_.reset(new CompletionPoller(loop, ring_->EventFd(), OnReadable, this));
+  poller_.reset(new CompletionPoller(env, loop, ring_->EventFd(), OnReadable,
+                                     OnEnvCleanup, this));
   if (poller_->Start() != 0) {
     ring_->Close();
     ring_.reset();
@@ -128,8 +129,9 @@ RingWrap::RingWrap(const Napi::CallbackInfo& info)
     return;
   }
   async_context_.reset(new Napi::AsyncContext(env, "direct-aio:ring"));
-  napi_add_env_cleanup_hook(env, OnEnvCleanup, this);
-  hook_added_ = true;
+  // A weak reference: the function stays alive through the wrapper's
+  // onBatch property, and is read without running JS (getters could).
+  napi_create_reference(env, info[3], 0, &callback_ref_);
   NativeCounters::live_rings++;
 }
 
@@ -140,6 +142,7 @@ RingWrap::~RingWrap() {
     if (!pending_.empty()) DrainBlocking();
     Teardown();
   }
+  if (callback_ref_) napi_delete_reference(env_, callback_ref_);
 }
 
 void RingWrap::UpdateLiveness(size_t before) {
@@ -265,8 +268,11 @@ void RingWrap::Dispatch() {
   uint64_t counter;
   ssize_t rd = read(ring_->EventFd(), &counter, sizeof(counter));
   (void)rd;
-  Napi::Env env(env_);
-  Napi::HandleScope scope(env);
+  // Raw napi_* calls with status checks only: during environment teardown
+  // (worker.terminate()) this can run when JS no longer can, and the
+  // throwing node-addon-api wrappers would abort the process.
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env_, &scope) != napi_ok) return;
   dispatching_ = true;
   for (;;) {
     size_t n = ring_->Drain(scratch_.data(), batch_pairs_);
@@ -293,23 +299,31 @@ void RingWrap::Dispatch() {
     bool was_ref = self_ref_;
     if (!was_ref) Ref();
     UpdateLiveness(before);
-    napi_value result;
-    napi_value argv[1] = {Napi::Number::New(env, static_cast<double>(n))};
-    Napi::Object self = Value();
-    Napi::Value cb = self.Get("onBatch");
-    napi_status st = napi_function_expected;
-    if (cb.IsFunction())
-      st = napi_make_callback(env_, static_cast<napi_async_context>(*async_context_),
-                              self, cb, 1, argv, &result);
-    if (st == napi_pending_exception) {
-      napi_value exc;
-      napi_get_and_clear_last_exception(env_, &exc);
-      napi_fatal_exception(env_, exc);
+    napi_value cb = nullptr, recv, argv[1], result;
+    bool can_run = napi_get_reference_value(env_, callback_ref_, &cb) == napi_ok &&
+                   cb != nullptr && napi_get_global(env_, &recv) == napi_ok &&
+                   napi_create_double(env_, static_cast<double>(n), &argv[0]) == napi_ok;
+    if (can_run) {
+      napi_status st = napi_make_callback(
+          env_, static_cast<napi_async_context>(*async_context_), recv, cb, 1,
+          argv, &result);
+      if (st != napi_ok) {
+        bool pending = false;
+        napi_is_exception_pending(env_, &pending);
+        if (pending) {
+          napi_value exc;
+          napi_get_and_clear_last_exception(env_, &exc);
+          napi_fatal_exception(env_, exc);
+        } else {
+          can_run = false;  // the environment is shutting down
+        }
+      }
     }
     if (!was_ref) Unref();
-    if (closed_) break;
+    if (closed_ || !can_run) break;
   }
   dispatching_ = false;
+  napi_close_handle_scope(env_, scope);
 }
 
 void RingWrap::DrainBlocking() {
@@ -350,10 +364,6 @@ void RingWrap::Teardown() {
   for (auto& kv : pending_) Retire(kv.second.get());
   pending_.clear();
   cancels_in_flight_ = 0;
-  if (hook_added_) {
-    napi_remove_env_cleanup_hook(env_, OnEnvCleanup, this);
-    hook_added_ = false;
-  }
   if (self_ref_) {
     self_ref_ = false;
     Unref();
@@ -373,14 +383,17 @@ Napi::Value RingWrap::Close(const Napi::CallbackInfo& info) {
 
 void RingWrap::OnEnvCleanup(void* arg) {
   RingWrap* self = static_cast<RingWrap*>(arg);
-  self->hook_added_ = false;  // the hook is being consumed
+  if (self->closed_) return;
   // Buffers belong to an isolate that is going away: the kernel must be done
-  // with them before this returns.
+  // with them before this returns. No JS runs from here on.
   self->DrainBlocking();
   self->closed_ = true;
   if (self->poller_) self->poller_->Close();
   if (self->ring_) self->ring_->Close();
+  for (auto& kv : self->pending_) self->Retire(kv.second.get());
   self->pending_.clear();
+  self->cancels_in_flight_ = 0;
+  NativeCounters::live_rings--;
 }
 
 Napi::Value RingWrap::Stats(const Napi::CallbackInfo& info) {

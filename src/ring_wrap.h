@@ -59,7 +59,7 @@ class RingWrap : public Napi::ObjectWrap<RingWrap> {
   std::unique_ptr<Napi::AsyncContext> async_context_;
   bool dispatching_ = false;
   bool closed_ = false;
-  bool hook_added_ = false;
+  napi_ref callback_ref_ = nullptr;
   bool self_ref_ = false;
   uint64_t submitted_total_ = 0;
   uint64_t completed_total_ = 0;
