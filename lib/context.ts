@@ -35,20 +35,27 @@ export interface IoContextOptions {
 
 /** One operation of {@link IoContext.group}. */
 export interface GroupOp {
+  /** An open file of the same context. */
   file: DirectFileHandle
   /** Default `'write'`. */
   op?: 'write' | 'read'
+  /** The data (or the destination of a read). */
   buffer: ArrayBufferView
+  /** File position (required: no current-position form in a group). */
   position: number | bigint
+  /** Where in the buffer to start. Default 0. */
   offset?: number
+  /** Bytes to transfer. Default: the rest of the buffer. */
   length?: number
 }
 
 /** Options for {@link IoContext.group}. */
 export interface GroupOptions {
+  /** Aborts the group (all of it if nothing was issued yet; see `indivisible`). */
   signal?: AbortSignal
   /** All-or-nothing with respect to cancellation (the md/RAID rule). Default true. */
   indivisible?: boolean
+  /** Priority of every operation of the group. Default 0. */
   priority?: number
 }
 
@@ -92,6 +99,11 @@ export class IoContext {
   /** @internal */
   readonly [kInternals]: ContextInternals
 
+  /**
+   * Create a context. Throws ERR_DIRECT_AIO_BACKEND_UNAVAILABLE if a backend
+   * asked for by name (or by DIRECT_AIO_BACKEND) cannot be set up here, and
+   * ERR_INVALID_ARG_TYPE / ERR_OUT_OF_RANGE / ERR_INVALID_ARG_VALUE for bad options.
+   */
   constructor(options: IoContextOptions = {}) {
     if (options === null || typeof options !== 'object') throw invalidArgType('options', 'of type object', options)
     const entries = options.entries === undefined ? DEFAULT_ENTRIES : checkInt('entries', options.entries, 1, 32768)
@@ -238,6 +250,11 @@ export class IoContext {
       if (defaultCtx === this) defaultCtx = null
     })
     return this.#closing
+  }
+
+  /** `await using ctx = new IoContext()` closes the context at scope exit. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close()
   }
 
   /** True after close() was called. */

@@ -32,29 +32,47 @@ export interface IoOptions {
   indivisible?: boolean
 }
 
+/** Options form of read/write, as in `fs.promises.FileHandle.read(buffer, options)`. */
 export interface ReadOptions<T extends ArrayBufferView = Buffer> extends IoOptions {
+  /** The buffer (for the `read({ buffer, ... })` form). */
   buffer?: T
+  /** Where in the buffer to start, in bytes. Default 0. */
   offset?: number
+  /** Bytes to transfer. Default: the rest of the buffer after `offset`. */
   length?: number
+  /** File position; `null`/`undefined`/-1 mean the handle's current position. */
   position?: number | bigint | null
 }
 
+/** Options form of write (same fields as {@link ReadOptions}). */
 export type WriteOptions = ReadOptions<ArrayBufferView>
 
+/** What read() resolves with. */
 export interface ReadResult<T extends ArrayBufferView> {
+  /** Bytes read; fewer than asked only at end of file. */
   bytesRead: number
+  /** The buffer that was passed in, owned by the caller again. */
   buffer: T
 }
+/** What write() resolves with. */
 export interface WriteResult<T extends ArrayBufferView> {
+  /** Bytes written. */
   bytesWritten: number
+  /** The buffer that was passed in, owned by the caller again. */
   buffer: T
 }
+/** What readv() resolves with. */
 export interface ReadvResult<T extends ArrayBufferView> {
+  /** Bytes read across all buffers, in order. */
   bytesRead: number
+  /** The buffers that were passed in. */
   buffers: T[]
 }
+/** What writev() resolves with. */
 export interface WritevResult<T extends ArrayBufferView> {
+  /** Bytes written across all buffers, in order. */
   bytesWritten: number
+  /** The buffers that were passed in. */
   buffers: T[]
 }
 
@@ -185,12 +203,15 @@ const kValidate = Symbol('direct-aio.validate')
  * accepts `{ signal }`; see {@link AbortError} for what an abort reports.
  */
 export class DirectFileHandle {
+  /** The file descriptor (opened with O_DIRECT unless `direct: false`). */
   readonly fd: number
+  /** The path given to open(). */
   readonly path: string
   /** O_DIRECT alignment: buffer addresses must be multiples of `memory`; positions and lengths of `offset`. */
   readonly alignment: { memory: number; offset: number }
   /** Whether the file was opened with O_DIRECT. */
   readonly direct: boolean
+  /** The context whose queue serves this file. */
   readonly context: IoContext
   readonly #ctx: ContextInternals
   readonly #device: DeviceQueue

@@ -27,7 +27,9 @@ const OPCODE_NAMES = [
 
 /** What this kernel and process can do, as found by trying. */
 export interface Capabilities {
+  /** `uname -r` and its parsed version. */
   kernel: { release: string; version: [number, number, number] }
+  /** io_uring: whether a ring can be set up here, why not, and what the kernel offers. */
   ioUring: {
     available: boolean
     reason: string | null
@@ -38,7 +40,9 @@ export interface Capabilities {
     cancelFlags: { all: boolean; fd: boolean; any: boolean; fdFixed: boolean; userdata: boolean; op: boolean }
     syncCancel: boolean
   }
+  /** Native AIO (io_setup): availability, refusal reason, fs.aio-max-nr and fs.aio-nr. */
   libaio: { available: boolean; reason: string | null; maxEvents: number | null; inUse: number | null }
+  /** The libuv thread-pool fallback and its size (UV_THREADPOOL_SIZE). */
   threadpool: { available: true; size: number }
   /** What `backend: 'auto'` picks now (after DIRECT_AIO_BACKEND). */
   backend: BackendName
