@@ -150,7 +150,7 @@ export function advise(caps: Capabilities, envr: DoctorEnvironment): Advice[] {
   if (envr.tmpdir.direct === false) {
     out.push({ level: 'warn', topic: 'tmpfs', message: `${envr.tmpdir.path} (os.tmpdir()) refuses O_DIRECT (tmpfs). Keep data files on a disk-backed filesystem (e.g. /var/tmp), or open files there with { direct: false } for buffered I/O.` })
   } else {
-    out.push({ level: 'info', topic: 'tmpfs', message: 'tmpfs (/dev/shm, often /tmp) refuses O_DIRECT at open with EINVAL: open such files with { direct: false }.' })
+    out.push({ level: 'info', topic: 'tmpfs', message: 'open() refuses direct I/O on tmpfs (/dev/shm, often /tmp) with EINVAL (before Linux 6.6 the kernel refuses O_DIRECT there; since then it accepts it but serves it from the page cache): open such files with { direct: false }.' })
   }
   return out
 }
