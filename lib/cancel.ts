@@ -22,7 +22,8 @@ export function watchSignal(signal: AbortSignal, onAbort: AbortHandler): () => v
     const listener = () => {
       watches.delete(signal)
       signal.removeEventListener('abort', listener)
-      for (const h of Array.from(handlers)) h(signal.reason)
+      const reason = signal.reason // one getter call, not one per request
+      for (const h of Array.from(handlers)) h(reason)
       handlers.clear()
     }
     w = { handlers, listener }

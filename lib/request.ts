@@ -129,6 +129,7 @@ export class Request {
 
   /** Every byte that reached the device, however fragmented. */
   transferredBytes(): number {
+    if (this.chunks.length === 0) return 0
     let n = 0
     for (const c of this.chunks) if (c.res !== undefined && c.res > 0) n += c.res
     return n
@@ -137,6 +138,7 @@ export class Request {
   /** File byte ranges [start, end) that reached the device, merged. */
   ranges(): Array<[number, number]> {
     const rs: Array<[number, number]> = []
+    if (this.chunks.length === 0) return rs
     for (const c of this.chunks.slice().sort((a, b) => a.start - b.start)) {
       if (c.res === undefined || c.res <= 0) continue
       const s = this.position + c.start
