@@ -195,6 +195,20 @@ function pin(views: ArrayBufferView[]): void {
   }
 }
 
+/** Resolves once every promise has settled; rejects with a 'queued' AbortError if `signal` aborts first. */
+function afterAll(promises: Promise<unknown>[], signal: AbortSignal | undefined): Promise<void> {
+  const all = Promise.allSettled(promises).then(() => undefined)
+  if (!signal) return all
+  if (signal.aborted) return Promise.reject(preAborted(signal))
+  return new Promise<void>((resolve, reject) => {
+    const stop = watchSignal(signal, () => reject(preAborted(signal)))
+    all.then(() => {
+      stop()
+      resolve()
+    })
+  })
+}
+
 const kSubmit = Symbol('direct-aio.submit')
 const kValidate = Symbol('direct-aio.validate')
 
@@ -223,6 +237,8 @@ export class DirectFileHandle {
   #closing: Promise<void> | null = null
   #outstanding = 0
   #idle: Array<() => void> = []
+  /** Writes issued on this handle and not yet settled: what the next sync()/datasync() must wait for. */
+  readonly #writes = new Set<Promise<number>>()
 
   /** @internal use open() */
   constructor(fd: number, path: string, direct: boolean, context: IoContext, dev: number, pos: number, alignment: { memory: number; offset: number }, maxSectorsBytes: number | null) {
@@ -320,6 +336,14 @@ export class DirectFileHandle {
       }
     }
     sched.enqueue(req)
+    if (s.kind === OP_WRITE) {
+      const writes = this.#writes
+      writes.add(promise)
+      const forget = () => {
+        writes.delete(promise)
+      }
+      promise.then(forget, forget)
+    }
     return { promise, req }
   }
 
@@ -441,18 +465,27 @@ export class DirectFileHandle {
   #sync(syscall: 'fsync' | 'fdatasync', kind: number, options: unknown): Promise<void> {
     const io = checkIoOptions(options as IoOptions | undefined)
     this.#checkUsable(syscall)
-    return this[kSubmit](syscall, {
-      kind,
-      views: [],
-      vectored: false,
-      byteOffset: 0,
-      length: 0,
-      position: 0,
-      signal: io.signal,
-      priority: io.priority,
-      indivisible: false,
-      group: null,
-    }).promise.then(() => undefined)
+    const submit = (): Promise<void> =>
+      this[kSubmit](syscall, {
+        kind,
+        views: [],
+        vectored: false,
+        byteOffset: 0,
+        length: 0,
+        position: 0,
+        signal: io.signal,
+        priority: io.priority,
+        indivisible: false,
+        group: null,
+      }).promise.then(() => undefined)
+    // The durability contract: a sync covers every write issued earlier on
+    // this handle. Neither the kernel nor the queue orders an fsync after
+    // writes still in flight, so the sync waits here, before it is queued,
+    // until each of them has settled (an abort meanwhile drops it: 'queued').
+    if (this.#writes.size === 0) return submit()
+    const prior = Array.from(this.#writes)
+    // Tracked until the sync itself settles, so close() cannot release the fd in between.
+    return this.#track(afterAll(prior, io.signal).then(submit))
   }
 
   /** fsync(2) through the ring. */
