@@ -4,6 +4,7 @@
 import * as fs from 'node:fs'
 import { BackendName } from './backends/backend'
 import { BackendChoice, selectBackend } from './backends/select'
+import { ThreadpoolBackend } from './backends/threadpool'
 import { preAborted, watchSignal } from './cancel'
 import { DepthController } from './depth'
 import { AbortError, contextClosed, invalidArgType, invalidArgValue, outOfRange } from './errors'
@@ -66,6 +67,12 @@ const DEFAULT_CHUNK = 512 * 1024
 export interface ContextInternals {
   scheduler: Scheduler
   device(dev: number): DeviceQueue
+  /**
+   * The scheduler and device queue that serve a file. `pool` routes it to a
+   * thread-pool scheduler of this context instead of the context's backend:
+   * for files that backend would do synchronously (libaio and buffered I/O).
+   */
+  route(dev: number, pool: boolean): { scheduler: Scheduler; device: DeviceQueue; backend: BackendName }
   chunkSize: number
   maxChunksInFlight: number
   checkOpen(): void
@@ -94,6 +101,8 @@ export class IoContext {
   readonly #scheduler: Scheduler
   readonly #devices = new Map<string, DeviceQueue>()
   readonly #maxInFlight: number | 'auto'
+  /** Created on first use: the thread pool for files the context's backend cannot do asynchronously. */
+  #pool: { scheduler: Scheduler; devices: Map<string, DeviceQueue> } | null = null
   #closed = false
   #closing: Promise<void> | null = null
   /** @internal */
@@ -139,6 +148,10 @@ export class IoContext {
     this[kInternals] = {
       scheduler: sched,
       device: (dev: number) => self.#device(dev),
+      route: (dev: number, pool: boolean) => {
+        if (!pool || self.#scheduler.backend.name === 'threadpool') return { scheduler: sched, device: self.#device(dev), backend: self.backend }
+        return { scheduler: self.#poolScheduler(), device: self.#poolDevice(dev), backend: 'threadpool' }
+      },
       chunkSize,
       maxChunksInFlight: maxChunks,
       checkOpen: () => {
@@ -171,10 +184,35 @@ export class IoContext {
     return q
   }
 
+  #poolScheduler(): Scheduler {
+    if (this.#pool) return this.#pool.scheduler
+    // Same counters as the main scheduler: stats() shows one context.
+    const sched = new Scheduler({ kernelCancel: this.kernelCancel }, this.#scheduler.stats)
+    sched.backend = new ThreadpoolBackend({ complete: sched.complete, cancelResult: sched.cancelResult, batchEnd: sched.batchEnd })
+    this.#pool = { scheduler: sched, devices: new Map() }
+    return sched
+  }
+
+  #poolDevice(dev: number): DeviceQueue {
+    const sched = this.#poolScheduler()
+    const devices = this.#pool!.devices
+    const info = deviceInfo(dev)
+    let q = devices.get(info.key)
+    if (q) return q
+    const cap = sched.backend.capacity
+    q = new DeviceQueue(info.key, this.#maxInFlight === 'auto' ? cap : Math.min(this.#maxInFlight, cap), null)
+    devices.set(info.key, q)
+    sched.addDevice(q)
+    return q
+  }
+
   /** Counters by outcome, bytes, depth and latency. */
   stats(): IoStats {
     const s = this.#scheduler.stats
     const native = this.#closed ? { liveOps: 0, liveRings: 0 } : this.#scheduler.backend.nativeStats()
+    const pool = this.#pool?.scheduler
+    const poolLimits: Record<string, number> = {}
+    if (pool) for (const [k, v] of Object.entries(pool.limits())) poolLimits[`${k} (threadpool)`] = v
     return {
       backend: this.backend,
       requests: {
@@ -187,8 +225,8 @@ export class IoContext {
       },
       bytes: { read: s.bytesRead, written: s.bytesWritten, saved: s.bytesSaved },
       kernelCancels: { sent: s.cancelsSent, cancelled: s.cancelOk, notFound: s.cancelNotFound, alreadyRunning: s.cancelAlready, refused: s.cancelRefused },
-      depth: { current: this.#scheduler.depth, peak: s.peakDepth, limits: this.#scheduler.limits() },
-      queued: this.#scheduler.queuedCount,
+      depth: { current: this.#scheduler.depth + (pool?.depth ?? 0), peak: s.peakDepth, limits: { ...this.#scheduler.limits(), ...poolLimits } },
+      queued: this.#scheduler.queuedCount + (pool?.queuedCount ?? 0),
       latency: s.percentiles(),
       native: { liveOps: native.liveOps, liveRings: native.liveRings },
     }
@@ -245,8 +283,10 @@ export class IoContext {
   close(): Promise<void> {
     if (this.#closing) return this.#closing
     this.#closed = true
-    this.#closing = this.#scheduler.drained().then(() => {
+    const pool = this.#pool?.scheduler
+    this.#closing = Promise.all([this.#scheduler.drained(), pool?.drained()]).then(() => {
       this.#scheduler.backend.close()
+      pool?.backend.close()
       if (defaultCtx === this) defaultCtx = null
     })
     return this.#closing

@@ -4,12 +4,12 @@
 import * as fs from 'node:fs'
 import { markAsUntransferable } from 'node:worker_threads'
 import { addressOf } from './aligned'
-import { OP_FDATASYNC, OP_FSYNC, OP_READ, OP_WRITE } from './backends/backend'
+import { BackendName, OP_FDATASYNC, OP_FSYNC, OP_READ, OP_WRITE } from './backends/backend'
 import { preAborted, watchSignal } from './cancel'
 import { ContextInternals, defaultContext, fstatDev, GroupOp, IoContext, kInternals } from './context'
 import { errnoError, ErrnoError, invalidArgType, invalidArgValue, misaligned, outOfRange } from './errors'
 import { alignmentOfFd } from './kernel'
-import type { DeviceQueue } from './queue'
+import type { DeviceQueue, Scheduler } from './queue'
 import { Group, Request } from './request'
 
 /** Options for {@link open}. */
@@ -227,7 +227,14 @@ export class DirectFileHandle {
   readonly direct: boolean
   /** The context whose queue serves this file. */
   readonly context: IoContext
+  /**
+   * The backend that serves this file: the context's, except that on a libaio
+   * context a file libaio would do synchronously (buffered I/O, character
+   * devices) is served by the context's thread pool, so the event loop never blocks.
+   */
+  readonly backend: BackendName
   readonly #ctx: ContextInternals
+  readonly #sched: Scheduler
   readonly #device: DeviceQueue
   readonly #chunkSize: number
   #pos = 0
@@ -241,14 +248,17 @@ export class DirectFileHandle {
   readonly #writes = new Set<Promise<number>>()
 
   /** @internal use open() */
-  constructor(fd: number, path: string, direct: boolean, context: IoContext, dev: number, pos: number, alignment: { memory: number; offset: number }, maxSectorsBytes: number | null) {
+  constructor(fd: number, path: string, direct: boolean, context: IoContext, dev: number, pos: number, alignment: { memory: number; offset: number }, maxSectorsBytes: number | null, pool = false) {
     this.fd = fd
     this.path = path
     this.direct = direct
     this.context = context
     this.#ctx = context[kInternals]
     this.alignment = alignment
-    this.#device = this.#ctx.device(dev)
+    const route = this.#ctx.route(dev, pool)
+    this.#sched = route.scheduler
+    this.#device = route.device
+    this.backend = route.backend
     this.#pos = pos
     let chunk = this.#ctx.chunkSize
     if (maxSectorsBytes && maxSectorsBytes >= 4096) chunk = Math.min(chunk, maxSectorsBytes)
@@ -292,7 +302,7 @@ export class DirectFileHandle {
       this.#pos += s.length
     }
     pin(s.views)
-    const sched = this.#ctx.scheduler
+    const sched = this.#sched
     const req = new Request(
       {
         owner: this,
@@ -587,7 +597,7 @@ export class DirectFileHandle {
       indivisible,
       group: indivisible ? group : null,
     })
-    const sched = file.#ctx.scheduler
+    const sched = file.#sched
     return { promise, abort: (reason: unknown) => { if (req) sched.abort(req, reason) } }
     }
   }
@@ -623,6 +633,24 @@ async function refuseFakeDirect(fd: number, path: string): Promise<void> {
     err.code = 'EINVAL'
     throw err
   }
+}
+
+/**
+ * libaio is asynchronous only for O_DIRECT I/O on regular files and block
+ * devices: anything else (buffered I/O, character devices, FIFOs) is done
+ * inline in io_submit, which blocks the event loop (a read of an empty FIFO
+ * froze it indefinitely). Such files go to the context's thread pool. FIFOs and
+ * sockets are refused outside io_uring: a read that waits for a writer would
+ * hold a pool thread that no abort can release.
+ */
+function needsThreadPool(backend: BackendName, direct: boolean, st: fs.Stats, path: string): boolean {
+  if (backend === 'io_uring') return false
+  if (st.isFIFO() || st.isSocket()) {
+    const what = st.isFIFO() ? 'a FIFO' : 'a socket'
+    throw errnoError(-22, 'open', path, `${what} can wait forever for its peer, and only io_uring waits without holding a thread that no abort can release; this context runs on ${backend}: use fs for pipes, or an IoContext({ backend: 'io_uring' })`)
+  }
+  if (backend !== 'libaio') return false
+  return !(direct && (st.isFile() || st.isBlockDevice()))
 }
 
 function openFd(path: string, flags: number, mode: number): Promise<number> {
@@ -669,7 +697,8 @@ export async function open(path: string | Buffer | URL, flags?: string | number,
     const { deviceInfo } = require('./kernel') as typeof import('./kernel')
     const info = deviceInfo(dev)
     const pos = f & O_APPEND ? st.size : 0
-    return new DirectFileHandle(fd, p, direct, context, dev, pos, align, info.maxSectorsKb ? info.maxSectorsKb * 1024 : null)
+    const pool = needsThreadPool(context.backend, direct, st, p)
+    return new DirectFileHandle(fd, p, direct, context, dev, pos, align, info.maxSectorsKb ? info.maxSectorsKb * 1024 : null, pool)
   } catch (e) {
     fs.close(fd, () => {})
     throw e

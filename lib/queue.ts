@@ -87,7 +87,7 @@ export interface SchedulerOptions {
 }
 
 export class Scheduler {
-  readonly stats = new StatsRecorder()
+  readonly stats: StatsRecorder
   private readonly inflight = new Map<number, Chunk>()
   private readonly devices: DeviceQueue[] = []
   private nextId = 1
@@ -99,7 +99,10 @@ export class Scheduler {
   private retryTimer: NodeJS.Timeout | null = null
   backend!: Backend
 
-  constructor(private readonly options: SchedulerOptions) {}
+  /** `stats` may be shared with another scheduler of the same context. */
+  constructor(private readonly options: SchedulerOptions, stats: StatsRecorder = new StatsRecorder()) {
+    this.stats = stats
+  }
 
   addDevice(dev: DeviceQueue): void {
     this.devices.push(dev)
