@@ -109,7 +109,9 @@ t.test('libaio close() waiting on slow reads does not spin', { skip: native[1][1
   t.comment(JSON.stringify(rep))
   t.equal(rep.submit, 9, 'nine reads submitted')
   t.ok(rep.wallMs >= 50, `close() waited for the reads (${rep.wallMs.toFixed(0)} ms)`)
-  t.ok(rep.cpuMs < 0.2 * rep.wallMs, `CPU ${rep.cpuMs.toFixed(1)} ms over ${rep.wallMs.toFixed(0)} ms of close() (< 20%)`)
+  // Blocking in io_getevents costs well under 1% here; the old poll() spin
+  // measured 15-89% (less when other processes took the cores).
+  t.ok(rep.cpuMs < 0.05 * rep.wallMs, `CPU ${rep.cpuMs.toFixed(1)} ms over ${rep.wallMs.toFixed(0)} ms of close() (< 5%)`)
   t.equal(rep.liveOps, 0, 'liveOps 0')
 })
 
