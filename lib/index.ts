@@ -21,3 +21,9 @@ export { capabilities, alignment } from './kernel'
 export type { Capabilities } from './kernel'
 export type { IoStats } from './stats'
 export type { BackendName } from './backends/backend'
+// Built on the public DirectFileHandle surface (lib/api/); keep these last:
+// those modules import the exports above from this file.
+export { readFile, readFileFromHandle, writeFile, writeFileToHandle } from './api/whole-file'
+export type { ReadFileOptions, PathReadFileOptions, WriteFileOptions, PathWriteFileOptions } from './api/whole-file'
+export { readAt } from './api/read-at'
+export type { ReadAtOptions } from './api/read-at'
