@@ -27,3 +27,5 @@ export { readFile, readFileFromHandle, writeFile, writeFileToHandle } from './ap
 export type { ReadFileOptions, PathReadFileOptions, WriteFileOptions, PathWriteFileOptions } from './api/whole-file'
 export { readAt } from './api/read-at'
 export type { ReadAtOptions } from './api/read-at'
+export { createReadStream, createReadStreamFromHandle, createWriteStream, createWriteStreamToHandle, readableWebStreamFromHandle, DirectReadStream, DirectWriteStream } from './api/streams'
+export type { ReadStreamOptions, PathReadStreamOptions, WriteStreamOptions, PathWriteStreamOptions } from './api/streams'
