@@ -31,3 +31,5 @@ export { createReadStream, createReadStreamFromHandle, createWriteStream, create
 export type { ReadStreamOptions, PathReadStreamOptions, WriteStreamOptions, PathWriteStreamOptions } from './api/streams'
 export { BufferPool } from './api/buffer-pool'
 export type { BufferPoolOptions } from './api/buffer-pool'
+export { allocate, punchHole, lock, unlock } from './api/space'
+export type { AllocateOptions, PunchHoleOptions, LockOptions } from './api/space'

@@ -5,6 +5,7 @@
 #include "probe.h"
 #include "ring.h"
 #include "ring_wrap.h"
+#include "space.h"
 
 namespace daio {
 
@@ -23,6 +24,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("dioAlign", Napi::Function::New(env, DioAlign, "dioAlign"));
   exports.Set("addressOf", Napi::Function::New(env, AddressOf, "addressOf"));
   exports.Set("nativeStats", Napi::Function::New(env, NativeStats, "nativeStats"));
+  exports.Set("space", SpaceInit(env));
   Napi::Object k = Napi::Object::New(env);
   k.Set("OP_READ", static_cast<double>(OP_READ));
   k.Set("OP_WRITE", static_cast<double>(OP_WRITE));
