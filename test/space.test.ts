@@ -12,7 +12,7 @@ import { forEachBackend, randomFile, sameBytes, scratch } from './helpers/backen
 
 const MiB = 1024 * 1024
 
-/** Why fallocate cannot be tested in `dir`, or '' (tried with the fallocate(1) tool's syscall through ours). */
+/** Why fallocate cannot be tested in `dir`, or '' (found by trying both modes on a scratch file). */
 async function fallocateRefusal(dir: string): Promise<string> {
   const p = path.join(dir, 'probe-falloc')
   const fh = await open(p, 'w+')
