@@ -131,3 +131,27 @@ forEachBackend(t, 'lock/unlock between handles, with another process, and a wait
   t.equal(await lock(b), true, 'closing a handle releases its lock')
   await unlock(b)
 })
+
+t.test('a worker terminated with fallocate/flock work pending exits cleanly', async (t) => {
+  const dist = path.join(__dirname, '..', 'dist', 'index.js')
+  if (!fs.existsSync(dist) || !fs.readFileSync(dist, 'utf8').includes('punchHole')) return t.skip('dist/ is not built with the space calls (npm run build)')
+  const { Worker } = await import('node:worker_threads')
+  const dir = scratch(t)
+  const p = path.join(dir, 'w')
+  fs.writeFileSync(p, Buffer.alloc(1 << 20))
+  for (let round = 0; round < 5; round++) {
+    const w = new Worker(
+      `const d = require(${JSON.stringify(dist)});
+       const { parentPort } = require('node:worker_threads');
+       (async () => {
+         const fh = await d.open(${JSON.stringify(p)}, 'r+');
+         for (let i = 0; i < 20; i++) { d.allocate(fh, i * 4096, 4096, { keepSize: true }).catch(() => {}); d.punchHole(fh, i * 4096, 4096).catch(() => {}); d.lock(fh).catch(() => {}) }
+         parentPort.postMessage('started');
+       })();`,
+      { eval: true },
+    )
+    await new Promise((r) => w.once('message', r))
+    const code = await w.terminate()
+    t.equal(code, 1, `round ${round}: terminate() with calls pending returns exit code 1, no crash`)
+  }
+})

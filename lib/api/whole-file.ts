@@ -159,11 +159,12 @@ function pathOf(file: string | Buffer | URL): string {
  * An abort or error before the rename removes the temporary file and leaves
  * `path` as it was. With `sync: true` the directory is fsynced after the
  * rename, so the new name is durable too. The new file gets `mode` (default:
- * the replaced file's permission bits), not the old file's owner or links.
+ * the replaced file's permission bits), not the old file's owner or hard
+ * links. A symlink at `path` is followed: the file it points to is replaced.
  */
 export async function writeFile(file: DirectFileHandle | string | Buffer | URL, data: string | ArrayBufferView, options?: PathWriteFileOptions): Promise<void> {
   if (file instanceof DirectFileHandle) return writeFileToHandle(file, data, options)
-  const target = pathOf(file)
+  const given = pathOf(file)
   const o = checkOptions<PathWriteFileOptions>(options)
   const signal = checkSignal(o.signal)
   const sync = checkBool('options.sync', o.sync, false)
@@ -176,6 +177,8 @@ export async function writeFile(file: DirectFileHandle | string | Buffer | URL, 
   const bytes = bytesOf(data, encoding)
   if (o.context !== undefined && !(o.context instanceof IoContext)) throw invalidArgType('options.context', 'an instance of IoContext', o.context)
   if (signal?.aborted) throw abortedBeforeIssue(signal)
+  // Through a symlink, as fs.writeFile writes: replace the file it points to.
+  const target = await fs.promises.realpath(given).catch(() => given)
   if (mode === undefined) {
     try {
       mode = (await fs.promises.stat(target)).mode & 0o7777
