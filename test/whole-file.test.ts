@@ -131,6 +131,20 @@ forEachBackend(t, 'aborts: pre-aborted is queued and writes nothing; mid-way nev
   }
   t.ok(aborted > 0, `some writeFile calls were aborted (${aborted}; stages ${[...stages].join(', ')})`)
 
+  // writeFile(fh) aborted mid-way: an AbortError once every write has settled; then the handle is usable.
+  {
+    const h = await open(p, 'r+', { context: ctx })
+    const ac = new AbortController()
+    const pending = writeFile(h, big, { signal: ac.signal })
+    setImmediate(() => ac.abort())
+    const e = await pending.then(() => null, (err) => err)
+    t.ok(e === null || e.name === 'AbortError', `writeFile(fh) mid-way: ${e ? `AbortError (${e.stage})` : 'completed first'}`)
+    t.equal(ctx.stats().queued + ctx.stats().depth.current, 0, 'no write left queued or in flight when it rejects')
+    await writeFile(h, 'after')
+    t.equal(fs.readFileSync(p, 'utf8'), 'after', 'the handle is usable after the abort')
+    await h.close()
+  }
+
   // readFile aborted mid-way: an AbortError, or the whole file if it won the race.
   fs.writeFileSync(p, big)
   for (const delay of [0, 1, 4, 16]) {
