@@ -219,7 +219,7 @@ export class DirectReadStream extends Readable {
     this.#unwatch()
     const slots = this.#slots
     this.#slots = []
-    if (slots.some((s) => !s.settled)) this.#ac.abort(this.#userAbort === kNoAbort ? undefined : this.#userAbort)
+    this.#ac.abort(this.#userAbort === kNoAbort ? undefined : this.#userAbort)
     Promise.all(slots.map((s) => s.done)).then(async () => {
       let e: Error | null = err
       if (this.#userAbort !== kNoAbort) {
@@ -314,6 +314,8 @@ export class DirectWriteStream extends Writable {
 
   #room(): Promise<void> {
     if (this.#error) return Promise.reject(this.#error)
+    // Destroyed: issue nothing more (a pending _write's callback no longer matters).
+    if (this.destroyed) return Promise.reject(this.#abortErr ?? new Error('write stream destroyed'))
     if (this.#inflight.size < this.#writeBehind) return Promise.resolve()
     return new Promise<void>((resolve) => this.#wake.push(resolve)).then(() => this.#room())
   }
@@ -399,7 +401,7 @@ export class DirectWriteStream extends Writable {
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
     this.#unwatch()
-    if (this.#inflight.size > 0) this.#ac.abort(this.#userAbort === kNoAbort ? undefined : this.#userAbort)
+    this.#ac.abort(this.#userAbort === kNoAbort ? undefined : this.#userAbort)
     const w = this.#wake
     this.#wake = []
     for (const f of w) f()
