@@ -9,7 +9,7 @@ import * as path from 'node:path'
 import { once } from 'node:events'
 import { pipeline } from 'node:stream/promises'
 import { Readable } from 'node:stream'
-import { createReadStream, createReadStreamFromHandle, createWriteStream, createWriteStreamToHandle, IoContext, open, readableWebStreamFromHandle } from '../lib/index'
+import { BufferPool, createReadStream, createReadStreamFromHandle, createWriteStream, createWriteStreamToHandle, IoContext, open, readableWebStreamFromHandle } from '../lib/index'
 import type { DirectReadStream } from '../lib/index'
 import { forEachBackend, randomFile, rng, sameBytes, scratch } from './helpers/backends'
 
@@ -269,6 +269,43 @@ forEachBackend(t, 'readableWebStream, path forms, bad input', async (t, ctx) => 
   const [we] = await once(ws, 'error')
   t.match(we, { code: 'EBADF' }, 'writing through a read-only handle: EBADF as the stream error')
   sameBytes(t, fs.readFileSync(p), data, 'nothing written')
+})
+
+forEachBackend(t, 'read stream with a BufferPool: chunks are pool buffers, the stream waits for releases', async (t, ctx) => {
+  const dir = scratch(t)
+  const { path: p, data } = randomFile(dir, 'pooled', 1024 * 1024 + 333)
+  const fh = await open(p, 'r', { context: ctx })
+  t.teardown(() => fh.close())
+  const pool = new BufferPool({ size: 64 * 1024, count: 3 })
+  // Consumer copies and releases each chunk: exact bytes, pool drained back to 0.
+  const copies: Buffer[] = []
+  const s = createReadStreamFromHandle(fh, { pool, start: 5, readAhead: 8 })
+  s.on('data', (c: Buffer) => {
+    copies.push(Buffer.from(c))
+    pool.release(c)
+  })
+  await once(s, 'close')
+  sameBytes(t, Buffer.concat(copies), data.subarray(5), 'bytes through 3 pool buffers')
+  t.equal(pool.acquired, 0, 'every buffer back in the pool')
+
+  // A consumer that holds every buffer stalls the stream until it releases one.
+  const held: Buffer[] = []
+  const s2 = createReadStreamFromHandle(fh, { pool, readAhead: 8 })
+  s2.on('data', (c: Buffer) => held.push(c))
+  await new Promise((r) => setTimeout(r, 100))
+  t.equal(held.length, 3, 'with all 3 buffers held, no more data arrives')
+  t.equal(pool.available, 0)
+  const first = held.map((c) => Buffer.from(c))
+  for (const c of held.splice(0)) pool.release(c)
+  await new Promise((r) => setTimeout(r, 100))
+  t.ok(held.length > 0, 'releasing them resumes the stream')
+  s2.destroy()
+  await once(s2, 'close')
+  sameBytes(t, Buffer.concat(first), data.subarray(0, 3 * 64 * 1024), 'the held chunks were intact')
+  t.equal(pool.acquired, held.length, 'after destroy only the chunks the consumer holds are out')
+  for (const c of held) pool.release(c)
+  t.throws(() => createReadStreamFromHandle(fh, { pool: new BufferPool({ size: 1000 }) }), { code: 'ERR_INVALID_ARG_VALUE' }, 'pool size must be a multiple of the block')
+  t.throws(() => createReadStreamFromHandle(fh, { pool: {} as never }), { code: 'ERR_INVALID_ARG_TYPE' })
 })
 
 t.test('buffered handles (direct: false): streams work with no alignment', async (t) => {

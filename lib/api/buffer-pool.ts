@@ -37,6 +37,9 @@ interface Entry {
  * buffer, aborted ones included.) I/O started directly with `fh.read(buf)`
  * is invisible to the pool: await it before releasing.
  */
+/** @internal for streams in lib/api: call `fn` once, at the next release. */
+export const kOnRelease = Symbol('direct-aio.pool.onRelease')
+
 export class BufferPool {
   /** Bytes per buffer. */
   readonly size: number
@@ -48,6 +51,7 @@ export class BufferPool {
   #entries = new WeakMap<ArrayBufferLike, Entry>()
   #created = 0
   #out = 0
+  #onRelease: Array<() => void> = []
 
   constructor(options: BufferPoolOptions) {
     if (options === null || typeof options !== 'object') throw invalidArgType('options', 'of type object', options)
@@ -106,6 +110,16 @@ export class BufferPool {
     e.acquired = false
     this.#out--
     this.#free.push(e)
+    if (this.#onRelease.length > 0) {
+      const w = this.#onRelease
+      this.#onRelease = []
+      for (const f of w) f()
+    }
+  }
+
+  /** @internal */
+  [kOnRelease](fn: () => void): void {
+    this.#onRelease.push(fn)
   }
 
   /** Mark `buf` (a pool buffer or a view of one) in use until `op` settles; returns `op`. */

@@ -8,9 +8,10 @@
 import { Readable, Writable } from 'node:stream'
 import type { ReadableStream } from 'node:stream/web'
 import { AbortError, DirectFileHandle, IoContext, open } from '../index'
-import { invalidArgType, outOfRange } from '../errors'
+import { invalidArgType, invalidArgValue, outOfRange } from '../errors'
 import { allocFor, blockOf, checkBool, checkHandle, checkInt, checkOptions, checkSignal, MAX_POSITION, roundDown, roundUp } from './io-util'
 import { readAt } from './read-at'
+import { BufferPool, kOnRelease } from './buffer-pool'
 
 /** Options of {@link createReadStreamFromHandle}. */
 export interface ReadStreamOptions {
@@ -24,6 +25,13 @@ export interface ReadStreamOptions {
   readAhead?: number
   /** Aborting it aborts the queued and in-flight reads; the stream errors with the AbortError. */
   signal?: AbortSignal
+  /**
+   * Read into buffers of this pool instead of fresh ones: each chunk is a view
+   * of a pool buffer, which the consumer must `pool.release(chunk)` when done.
+   * Reads are `pool.size` bytes (a multiple of the handle's block); the stream
+   * waits for a release when the pool is empty. Default: fresh buffers.
+   */
+  pool?: BufferPool
 }
 
 /** Options of the path form of {@link createReadStream}. */
@@ -120,6 +128,8 @@ export class DirectReadStream extends Readable {
   #ac = new AbortController()
   #userAbort: unknown = kNoAbort
   #unwatch: () => void
+  #pool: BufferPool | null
+  #poolWait = false
 
   /** @internal use createReadStream() */
   constructor(src: Source, o: ReadStreamOptions) {
@@ -134,6 +144,8 @@ export class DirectReadStream extends Readable {
     if (this.#start > end + 1) throw outOfRange('options.start', `<= "end" + 1 (here ${end + 1})`, this.#start)
     this.#end = end + 1
     this.#readAhead = checkInt('options.readAhead', o.readAhead, 1, 1024, 4)
+    if (o.pool !== undefined && !(o.pool instanceof BufferPool)) throw invalidArgType('options.pool', 'an instance of BufferPool', o.pool)
+    this.#pool = o.pool ?? null
     const signal = checkSignal(o.signal)
     this.#unwatch = onAbort(signal, (reason) => {
       if (this.destroyed) return
@@ -144,9 +156,31 @@ export class DirectReadStream extends Readable {
     if (this.#fh) this.#setup(this.#fh)
   }
 
+  /** A buffer for the next read, or null if the pool is empty (then a release resumes the pump). */
+  #buffer(len: number): Buffer | null {
+    if (!this.#pool) return allocFor(this.#fh!, len)
+    if (this.#pool.available === 0) {
+      if (!this.#poolWait) {
+        this.#poolWait = true
+        this.#pool[kOnRelease](() => {
+          this.#poolWait = false
+          this.#pump()
+        })
+      }
+      return null
+    }
+    return this.#pool.acquire()
+  }
+
   #setup(fh: DirectFileHandle): void {
     const block = blockOf(fh)
-    this.#chunk = roundUp(this.#chunkOpt, block)
+    if (this.#pool && this.#pool.size % block !== 0) {
+      throw invalidArgValue('options.pool', this.#pool, `must hold buffers of a multiple of ${block} bytes (this file's O_DIRECT block); its size is ${this.#pool.size}`)
+    }
+    if (this.#pool && this.#pool.alignment < (fh.direct ? fh.alignment.memory : 1)) {
+      throw invalidArgValue('options.pool', this.#pool, `must align its buffers to at least ${fh.alignment.memory} bytes`)
+    }
+    this.#chunk = this.#pool ? this.#pool.size : roundUp(this.#chunkOpt, block)
     this.#next = roundDown(this.#start, block)
   }
 
@@ -155,7 +189,11 @@ export class DirectReadStream extends Readable {
     this.#opener().then(
       (fh) => {
         this.#fh = fh
-        this.#setup(fh)
+        try {
+          this.#setup(fh)
+        } catch (e) {
+          return cb(e as Error)
+        }
         cb()
       },
       (err) => cb(err),
@@ -172,6 +210,7 @@ export class DirectReadStream extends Readable {
     while (this.#wanting && this.#slots.length > 0 && this.#slots[0].settled) {
       const s = this.#slots.shift()!
       if (s.err) {
+        this.#pool?.release(s.buf)
         this.destroy(s.err as Error)
         return
       }
@@ -180,13 +219,17 @@ export class DirectReadStream extends Readable {
       if (to > from) {
         this.bytesRead += to - from
         this.#wanting = this.push(s.buf.subarray(from - s.pos, to - s.pos))
+      } else {
+        this.#pool?.release(s.buf)
       }
       if (s.n < s.len || s.pos + s.n >= this.#end) return this.#finish()
     }
     const end = roundUp(this.#end, blockOf(this.#fh!))
     while (this.#slots.length < this.#readAhead && this.#next < this.#end) {
       const len = Math.min(this.#chunk, end - this.#next)
-      this.#issue(this.#next, len)
+      const buf = this.#buffer(len)
+      if (!buf) break
+      this.#issue(this.#next, len, buf)
       this.#next += len
     }
     if (this.#slots.length === 0 && this.#next >= this.#end) this.#finish()
@@ -197,10 +240,11 @@ export class DirectReadStream extends Readable {
     this.push(null)
   }
 
-  #issue(pos: number, len: number): void {
-    const buf = allocFor(this.#fh!, len)
+  #issue(pos: number, len: number, buf: Buffer): void {
     const s: Slot = { pos, len, buf, done: null as never, settled: false, n: 0, err: null }
-    s.done = this.#fh!.read(buf, { position: pos, signal: this.#ac.signal }).then(
+    const opts = { offset: 0, length: len, position: pos, signal: this.#ac.signal }
+    const read = this.#pool ? this.#pool.read(this.#fh!, buf, opts) : this.#fh!.read(buf, opts)
+    s.done = read.then(
       ({ bytesRead }) => {
         s.n = bytesRead
         s.settled = true
@@ -221,6 +265,8 @@ export class DirectReadStream extends Readable {
     this.#slots = []
     this.#ac.abort(this.#userAbort === kNoAbort ? undefined : this.#userAbort)
     Promise.all(slots.map((s) => s.done)).then(async () => {
+      // Undelivered pool buffers go back to the pool; delivered chunks are the consumer's.
+      if (this.#pool) for (const s of slots) this.#pool.release(s.buf)
       let e: Error | null = err
       if (this.#userAbort !== kNoAbort) {
         const hit = slots.find((s) => s.err instanceof AbortError)
