@@ -116,30 +116,37 @@ for (const backend of ALL_BACKENDS) {
     }
     sameBytes(t, Buffer.concat(parts), slowData, 'slow reader: byte-exact')
 
-    // A client that disconnects mid-body.
+    // A client that disconnects mid-body. The server must stop reading (asserted
+    // every time). Whether reads are still queued at the moment the disconnect
+    // lands depends on timing (a paused server may already have finished its
+    // read-ahead), so that part is tried up to 5 times and must show up once.
     randomFile(dir, 'big', 64 * MiB)
-    const before = await stats(base)
-    const ac = new AbortController()
-    const big = await fetch(`${base}/big`, { signal: ac.signal })
-    const br = big.body!.getReader()
-    let got = 0
-    while (got < MiB) got += (await br.read()).value!.length
-    ac.abort()
-    await br.closed.catch(() => {})
-    let after = await stats(base)
-    for (let i = 0; i < 100 && after.server.aborted === before.server.aborted; i++) {
-      await new Promise((r) => setTimeout(r, 50))
-      after = await stats(base)
+    let landed = false
+    for (let attempt = 1; attempt <= 5 && !landed; attempt++) {
+      const before = await stats(base)
+      const ac = new AbortController()
+      const big = await fetch(`${base}/big`, { signal: ac.signal })
+      const br = big.body!.getReader()
+      let got = 0
+      while (got < MiB) got += (await br.read()).value!.length
+      ac.abort()
+      await br.closed.catch(() => {})
+      let after = await stats(base)
+      for (let i = 0; i < 100 && after.server.aborted === before.server.aborted; i++) {
+        await new Promise((r) => setTimeout(r, 50))
+        after = await stats(base)
+      }
+      t.equal(after.server.aborted - before.server.aborted, 1, `attempt ${attempt}: the server saw the disconnect`)
+      const notSent = after.server.bytesNotSent - before.server.bytesNotSent
+      const cancelled = after.context.requests.cancelledQueued + after.context.requests.cancelledKernel - before.context.requests.cancelledQueued - before.context.requests.cancelledKernel
+      const saved = after.context.bytes.saved - before.context.bytes.saved
+      const read = after.context.bytes.read - before.context.bytes.read
+      t.comment(`attempt ${attempt}: disconnect after ${got} bytes: server read ${read} bytes, ${notSent} bytes never sent, ${cancelled} reads cancelled, ${saved} bytes saved`)
+      t.ok(read < 32 * MiB, `attempt ${attempt}: the server stopped reading after ${read} of ${64 * MiB} bytes`)
+      t.ok(notSent > 32 * MiB, `attempt ${attempt}: ${notSent} bytes never sent`)
+      t.equal(after.context.queued + after.context.depth.current, 0, `attempt ${attempt}: nothing left queued or in flight`)
+      landed = saved > 0 && cancelled > 0
     }
-    t.equal(after.server.aborted - before.server.aborted, 1, 'the server saw the disconnect')
-    const notSent = after.server.bytesNotSent - before.server.bytesNotSent
-    t.ok(notSent > 32 * MiB, `the server stopped reading: ${notSent} of ${64 * MiB} bytes never sent`)
-    const cancelled = after.context.requests.cancelledQueued + after.context.requests.cancelledKernel - before.context.requests.cancelledQueued - before.context.requests.cancelledKernel
-    const saved = after.context.bytes.saved - before.context.bytes.saved
-    const read = after.context.bytes.read - before.context.bytes.read
-    t.comment(`disconnect after ${got} bytes: server read ${read} bytes, ${cancelled} reads cancelled, ${saved} bytes saved`)
-    t.ok(read < 32 * MiB, `the server read ${read} bytes, far less than the 64 MiB file`)
-    t.ok(saved > 0 && cancelled > 0, 'context stats show reads aborted before reaching the device')
-    t.equal(after.context.queued + after.context.depth.current, 0, 'nothing left queued or in flight')
+    t.ok(landed, 'a disconnect that lands while reads are queued cancels them: the context stats show reads and bytes saved')
   })
 }
