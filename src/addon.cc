@@ -8,6 +8,7 @@
 #include "probe.h"
 #include "ring.h"
 #include "ring_wrap.h"
+#include "space.h"
 
 namespace daio {
 
@@ -31,6 +32,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Export(env, exports, "dioAlign", DioAlign);
   Export(env, exports, "addressOf", AddressOf);
   Export(env, exports, "nativeStats", NativeStats);
+  SetVal(env, exports, "space", SpaceInit(env));
   return exports;
 }
 
