@@ -8,7 +8,8 @@
         "src/completion_poller.cc",
         "src/uring_ring.cc",
         "src/aio_ring.cc",
-        "src/probe.cc"
+        "src/probe.cc",
+        "src/aligned_alloc.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": [

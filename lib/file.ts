@@ -3,7 +3,7 @@
 // Requests for the context's queue.
 import * as fs from 'node:fs'
 import { markAsUntransferable } from 'node:worker_threads'
-import { addressOf } from './aligned'
+import { addressOf, holdAligned, releaseAligned } from './aligned'
 import { OP_FDATASYNC, OP_FSYNC, OP_READ, OP_WRITE } from './backends/backend'
 import { preAborted, watchSignal } from './cancel'
 import { ContextInternals, defaultContext, fstatDev, GroupOp, IoContext, kInternals } from './context'
@@ -276,6 +276,7 @@ export class DirectFileHandle {
       this.#pos += s.length
     }
     pin(s.views)
+    const held = holdAligned(s.views) // allocAligned memory stays allocated until the request settles
     const sched = this.#ctx.scheduler
     const req = new Request(
       {
@@ -305,6 +306,7 @@ export class DirectFileHandle {
     })
     const stop = s.signal ? watchSignal(s.signal, (reason) => sched.abort(req, reason)) : null
     req.onSettle = () => {
+      releaseAligned(held)
       if (stop) stop()
       if (!positioned && s.kind <= OP_WRITE) {
         const got = req.contiguousBytes()

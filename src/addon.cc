@@ -2,6 +2,7 @@
 // its own Ring instances; nothing here is process-global except counters.
 #include <napi.h>
 
+#include "aligned_alloc.h"
 #include "probe.h"
 #include "ring.h"
 #include "ring_wrap.h"
@@ -29,6 +30,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   k.Set("OP_FSYNC", static_cast<double>(OP_FSYNC));
   k.Set("OP_FDATASYNC", static_cast<double>(OP_FDATASYNC));
   exports.Set("constants", k);
+  RegisterAlignedAlloc(env, exports);
   return exports;
 }
 
