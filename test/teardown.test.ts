@@ -56,6 +56,28 @@ interface RunResult {
   timedOut: boolean
 }
 
+/** name, state, wchan and current syscall of every thread of `pid` (Linux /proc). */
+function threadStates(pid: number): string {
+  const out: string[] = []
+  try {
+    for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
+      const read = (f: string) => {
+        try {
+          return fs.readFileSync(`/proc/${pid}/task/${tid}/${f}`, 'utf8').trim()
+        } catch {
+          return '?'
+        }
+      }
+      const stat = read('stat')
+      const state = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0]
+      out.push(`${tid} ${read('comm')} ${state} wchan=${read('wchan')} syscall=${read('syscall').split(' ')[0]}`)
+    }
+  } catch (e) {
+    out.push(String(e))
+  }
+  return out.join('; ')
+}
+
 function run(script: string, cfg: object, timeoutMs = 30000): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const t0 = Date.now()
@@ -67,6 +89,8 @@ function run(script: string, cfg: object, timeoutMs = 30000): Promise<RunResult>
     child.stderr.on('data', (d) => (stderr += d))
     const timer = setTimeout(() => {
       timedOut = true
+      // Where each thread of the hung child waits, for the report.
+      stderr += `\n[hung child ${child.pid}] ${threadStates(child.pid!)}`
       child.kill('SIGKILL')
     }, timeoutMs)
     child.on('error', reject)
@@ -81,7 +105,7 @@ const SANITIZER = /AddressSanitizer|LeakSanitizer|runtime error:|Segmentation fa
 
 /** The common checks on a child that left at a lifecycle step. */
 function judge(t: Test, r: RunResult, step: string, exit: string, total: number): void {
-  t.notOk(r.timedOut, `no hang (${r.ms} ms)`)
+  t.notOk(r.timedOut, `no hang (${r.ms} ms)`, r.timedOut ? { stdout: r.stdout, stderr: r.stderr } : {})
   t.equal(r.signal, null, 'not killed by a signal')
   t.equal(r.code, exit === 'throw' ? 1 : 0, `exit code ${exit === 'throw' ? 1 : 0}`)
   t.match(r.stdout, new RegExp(`REACHED ${step}`), 'the step was reached')
