@@ -41,13 +41,23 @@ export interface AllocAlignedOptions {
 const nativeAlloc = typeof binding.alignedAlloc === 'function' && process.env.DIRECT_AIO_ALIGNED_MEMORY !== 'v8' ? binding.alignedAlloc : null
 const nativeHold = typeof binding.alignedHold === 'function' ? binding.alignedHold : null
 let externalRefused = false
+const libraryOwned = new WeakSet<ArrayBufferLike>()
+
+/** Whether `ab` is library-owned allocAligned memory (safe whatever JS does to it; never to be marked untransferable). */
+export function isLibraryOwned(ab: ArrayBufferLike): boolean {
+  return libraryOwned.has(ab)
+}
 
 /** Allocation failures, as Node reports them (ERR_MEMORY_ALLOCATION_FAILED). */
 function allocate(size: number, alignment: number, zero: boolean): Buffer {
   if (nativeAlloc && !externalRefused) {
     const r = nativeAlloc(size, alignment, zero)
     if (r instanceof ArrayBuffer) {
-      markAsUntransferable(r)
+      // Not marked untransferable: it needs no mark to be safe, and on Node 24+
+      // the mark (a V8 detach key) makes Node's own environment teardown abort
+      // the process ("FATAL ERROR: v8::FromJust") when it detaches a live
+      // external ArrayBuffer.
+      libraryOwned.add(r)
       return Buffer.from(r, 0, size)
     }
     if (r === -1 /* EPERM: external buffers refused here */) externalRefused = true
@@ -76,8 +86,10 @@ function allocate(size: number, alignment: number, zero: boolean): Buffer {
  * The memory belongs to direct-aio, not to V8: it is freed only when the
  * Buffer is garbage-collected (or its ArrayBuffer detached and that
  * collected) AND no request still uses it, so the kernel never writes into
- * freed memory, whatever JavaScript does to the Buffer. The ArrayBuffer is
- * also marked untransferable.
+ * freed memory, whatever JavaScript does to the Buffer (`transfer()`
+ * detaches it; the memory moves with it and stays valid). Node refuses to
+ * transfer such external memory through `postMessage` (Node 20 copies, 22+
+ * throws `DataCloneError`).
  *
  * Node's own allocators give no alignment guarantee: `Buffer.allocUnsafeSlow`
  * memory was measured 16 bytes past a 512-byte boundary, and a 4 KiB O_DIRECT

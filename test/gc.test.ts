@@ -425,8 +425,8 @@ function childTests(gc: GcFn): void {
         t.ok(rep, `${label}: the child reported`)
         if (!rep) continue
         t.ok(rep.inKernel > 0, `${label}: ${rep.inKernel} reads were in the kernel at the transfer`)
-        if (major >= 24) t.ok(rep.errors.some((e: string) => /not detachable/.test(e)), `${label}: transfer() threw "not detachable" on Node ${major}`)
-        else t.equal(rep.detached, 64, `${label}: transfer() detached all 64 buffers on Node ${major}`)
+        // Library-owned memory carries no detach key, so transfer() detaches it on every Node that has transfer().
+        t.equal(rep.detached, 64, `${label}: transfer() detached all 64 buffers on Node ${major}`)
         t.equal(rep.dirty, 0, `${label}: no reused memory was written by the kernel (${rep.dirty} of 2048 probe buffers changed)`)
         t.same(rep.results, ['16384'], `${label}: every read completed in full`)
         if (rep.detached > 0) t.ok(rep.heldDuring && rep.heldDuring.deferred > 0, `${label}: frees were deferred while the reads were in the kernel (${rep.heldDuring.deferred})`)
