@@ -212,8 +212,10 @@ napi_value AlignedHold(napi_env env, napi_callback_info info) {
     held.push_back(a);
   }
   if (held.empty()) return Number(env, 0);
-  uint32_t token = next_token++;
-  if (next_token == 0) next_token = 1;
+  uint32_t token;
+  do {  // 0 means "nothing held"; skip tokens still in use after a wrap-around
+    token = next_token++;
+  } while (token == 0 || holds_by_token.count(token) != 0);
   holds_by_token.emplace(token, std::move(held));
   return Number(env, token);
 }
