@@ -3,7 +3,7 @@
 // Requests for the context's queue.
 import * as fs from 'node:fs'
 import { markAsUntransferable } from 'node:worker_threads'
-import { addressOf } from './aligned'
+import { addressOf, holdAligned, isLibraryOwned, releaseAligned } from './aligned'
 import { BackendName, OP_FDATASYNC, OP_FSYNC, OP_READ, OP_WRITE } from './backends/backend'
 import { preAborted, watchSignal } from './cancel'
 import { ContextInternals, defaultContext, fstatDev, GroupOp, IoContext, kInternals } from './context'
@@ -189,7 +189,7 @@ const pinned = new WeakSet<ArrayBufferLike>()
 function pin(views: ArrayBufferView[]): void {
   for (const v of views) {
     const ab = v.buffer
-    if (pinned.has(ab)) continue
+    if (pinned.has(ab) || isLibraryOwned(ab)) continue
     if (!(ab instanceof SharedArrayBuffer)) markAsUntransferable(ab)
     pinned.add(ab)
   }
@@ -302,6 +302,7 @@ export class DirectFileHandle {
       this.#pos += s.length
     }
     pin(s.views)
+    const held = holdAligned(s.views) // allocAligned memory stays allocated until the request settles
     const sched = this.#sched
     const req = new Request(
       {
@@ -331,6 +332,7 @@ export class DirectFileHandle {
     })
     const stop = s.signal ? watchSignal(s.signal, (reason) => sched.abort(req, reason)) : null
     req.onSettle = () => {
+      releaseAligned(held)
       if (stop) stop()
       if (!positioned && s.kind <= OP_WRITE) {
         const got = req.contiguousBytes()

@@ -15,6 +15,7 @@ export type { OpenOptions, IoOptions, ReadOptions, WriteOptions, ReadResult, Wri
 export { IoContext } from './context'
 export type { IoContextOptions, GroupOp, GroupOptions } from './context'
 export { allocAligned, isAligned, alignUp, alignDown } from './aligned'
+export type { AllocAlignedOptions } from './aligned'
 export { AbortError } from './errors'
 export type { AbortStage, ErrnoError } from './errors'
 export { capabilities, alignment } from './kernel'
