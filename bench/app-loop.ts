@@ -358,6 +358,8 @@ export interface AppAggregate {
   /** 'auto' contenders: same-round IOPS ratio to the fixed-depth io_uring contender of the same Node. */
   vsFixed?: Spread
   autoDepth?: number
+  /** --variant contenders: same-round ratios of this checkout's main contender to this variant (main ÷ variant): > 1 means the checkout is faster / uses more CPU. */
+  mainVsVariant?: { iops: Spread; cpu: Spread; p999: Spread }
   syscallsPerIo?: number
   syscallsTop?: Record<string, number>
 }
@@ -413,6 +415,16 @@ function aggregate(runs: RunResult[], ws: Workload[], cs: AppContender[], sc: Sy
         p999VsFio: spread(ratio(FIO, (r) => r.lat.p999)),
         vsFixed: c.maxInFlight === 'auto' && c.backend === 'io_uring' ? spread(ratio(fixedKey, (r) => r.iops)) : undefined,
         autoDepth: c.maxInFlight === 'auto' ? median(ok.map((r) => Object.values((r.extra?.finalLimits ?? {}) as Record<string, number>)[0] ?? NaN)) : undefined,
+        mainVsVariant: c.variant
+          ? (() => {
+              const mainKey = c.key.slice(0, c.key.lastIndexOf('~'))
+              const inv = (f: (r: RunResult) => number) => ok.map((r) => {
+                const b = at(r.round, mainKey)
+                return b ? f(b) / f(r) : NaN
+              })
+              return { iops: spread(inv((r) => r.iops)), cpu: spread(inv((r) => r.cpuProcUs)), p999: spread(inv((r) => r.lat.p999)) }
+            })()
+          : undefined,
         syscallsPerIo: s?.perIo,
         syscallsTop: s?.byName,
       })
@@ -516,6 +528,17 @@ function markdown(o: AppLoopOutput, charts: string[]): string {
   L.push('|---|---|---|---|')
   for (const t of o.targets) L.push(`| ${t.name} | ${t.goal} | ${t.value} | ${t.met === null ? 'n/a' : t.met ? 'met' : '**missed**'} |`)
   L.push('')
+  const ab = o.aggregates.filter((a) => a.mainVsVariant)
+  if (ab.length) {
+    L.push('## A/B against other checkouts (--variant)')
+    L.push('')
+    L.push('Same-round ratios, this checkout ÷ the variant: IOPS > 1 and CPU/IO < 1 favour this checkout.')
+    L.push('')
+    L.push('| workload | variant contender | IOPS ratio | CPU/IO ratio | p99.9 ratio |')
+    L.push('|---|---|---:|---:|---:|')
+    for (const a of ab) L.push(`| ${a.workload} | ${a.contender} | ${fmtSpread(a.mainVsVariant!.iops)} | ${fmtSpread(a.mainVsVariant!.cpu)} | ${fmtSpread(a.mainVsVariant!.p999)} |`)
+    L.push('')
+  }
   for (const w of o.workloads) {
     const rows = o.aggregates.filter((a) => a.workload === w.key)
     if (!rows.length) continue
@@ -555,6 +578,11 @@ function write(o: AppLoopOutput, dir: string, log: (s: string) => void): void {
   fs.writeFileSync(path.join(dir, `${stem}.json`), JSON.stringify(o, null, 1) + '\n')
   fs.writeFileSync(path.join(dir, `${stem}.md`), md)
   if (!o.quick) fs.writeFileSync(path.join(dir, 'APP-LOOP.md'), md)
+  const ab = o.aggregates.filter((a) => a.mainVsVariant)
+  if (ab.length) {
+    log('\n== A/B: this checkout ÷ variant, same-round ratios, median (min–max) ==')
+    for (const a of ab) log(`  ${a.workload.padEnd(18)} ${a.contender.padEnd(44)} IOPS ${fmtSpread(a.mainVsVariant!.iops, 3).padEnd(22)} CPU/IO ${fmtSpread(a.mainVsVariant!.cpu, 3).padEnd(22)} p99.9 ${fmtSpread(a.mainVsVariant!.p999, 3)}`)
+  }
   log('\n== targets ==')
   log(targetsText(o.targets))
   log(`\nwrote ${path.join(dir, stem)}.{json,md}${o.quick ? '' : ', APP-LOOP.md'}, ${charts.join(', ')} (${Math.round(o.durationSec)} s)`)
