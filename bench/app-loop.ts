@@ -49,6 +49,7 @@ const USAGE = `usage: npm run bench -- --app-loop [options]
   --no-dd               do not read the data file whole before each workload (not recommended on a VM)
   --dir DIR             data files (default ${os.tmpdir()})
   --out DIR             results (default bench/results): app-loop-<date>-<host>.{json,md}, APP-LOOP.md, *.svg
+  --render FILE.json    rebuild the Markdown, charts and targets of a saved run
   --quick               1 round, 300 + 1000 ms: a smoke run (writes *-quick files only)
 `
 
@@ -121,6 +122,9 @@ function parse(argv: string[]): Options | null {
         o.variants.push({ name, dir: path.resolve(dir) })
         break
       }
+      case '--render':
+        v()
+        break
       case '--quick':
         o.quick = true
         break
@@ -508,6 +512,37 @@ function chart(o: AppLoopOutput, op: string, metric: 'iops' | 'p50' | 'p99' | 'p
   })
 }
 
+/** The issue's table: one row per depth, one column per contender, IOPS (× fio io_uring) and CPU/IO; one table per operation and Node version. */
+function summaryTables(o: AppLoopOutput): string[] {
+  const L: string[] = []
+  const cols = ['direct-aio-io_uring', 'direct-aio-libaio', 'fs.promises', 'fs.promises-uv-io_uring', FIO, 'fio-libaio']
+  const names: Record<string, string> = { 'direct-aio-io_uring': "direct-aio io_uring 'auto'", 'direct-aio-libaio': "direct-aio libaio 'auto'", 'fs.promises': 'fs.promises (thread pool)', 'fs.promises-uv-io_uring': 'fs.promises UV_USE_IO_URING=1', [FIO]: 'fio io_uring', 'fio-libaio': 'fio libaio' }
+  for (const op of ['randread', 'randwrite']) {
+    const ws = o.workloads.filter((w) => w.op === op)
+    if (!ws.length) continue
+    for (const n of o.nodes) {
+      const key = (base: string) => o.contenders.find((c) => c.base === base && !c.variant && (c.kind === 'fio' || c.node?.tag === n.tag))?.key
+      const present = cols.filter((b) => key(b) && o.aggregates.some((a) => a.contender === key(b)))
+      if (!present.length) continue
+      L.push(`**4 KiB random ${op === 'randread' ? 'reads' : 'writes'}, Node ${n.version}**: IOPS (× fio io_uring, same round), CPU per I/O, p99.9`)
+      L.push('')
+      L.push(`| depth | ${present.map((b) => names[b]).join(' | ')} |`)
+      L.push(`|---|${present.map(() => '---').join('|')}|`)
+      for (const w of ws) {
+        const cells = present.map((b) => {
+          const a = o.aggregates.find((x) => x.workload === w.key && x.contender === key(b))
+          if (!a) return '–'
+          const r = b === FIO ? '' : ` (**${fmt(a.vsFio.median, 2)}×**)`
+          return `${fmt(a.iops.median)}${r}, ${fmt(a.cpuProcUs.median)} µs, ${fmt(a.p999.median)} µs`
+        })
+        L.push(`| ${w.depth} | ${cells.join(' | ')} |`)
+      }
+      L.push('')
+    }
+  }
+  return L
+}
+
 function markdown(o: AppLoopOutput, charts: string[]): string {
   const L: string[] = []
   L.push(`# direct-aio app-loop benchmark (${o.date})`)
@@ -520,6 +555,7 @@ function markdown(o: AppLoopOutput, charts: string[]): string {
   L.push('')
   for (const n of o.notes) L.push(`> ${n}`)
   if (o.notes.length) L.push('')
+  L.push(...summaryTables(o))
   for (const c of charts) L.push(`![${c}](${c})`)
   L.push('')
   L.push('## Targets (issue 12)')
@@ -604,6 +640,14 @@ export async function appLoop(argv: string[]): Promise<number> {
   }
   const t0 = Date.now()
   const log = (s: string) => process.stdout.write(`${s}\n`)
+  const ri = argv.indexOf('--render')
+  if (ri >= 0) {
+    // Rebuild aggregates, targets, Markdown and charts of a saved run (after a change to this report code).
+    const saved = JSON.parse(fs.readFileSync(argv[ri + 1], 'utf8')) as AppLoopOutput
+    const aggs = aggregate(saved.runs, saved.workloads, saved.contenders, saved.syscalls)
+    write({ ...saved, aggregates: aggs, targets: targets(aggs, saved.contenders) }, o.out, log)
+    return 0
+  }
   const notes: string[] = []
   const { dir, note } = chooseDir(o.dir)
   if (note) notes.push(note)
