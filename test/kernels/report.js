@@ -25,7 +25,7 @@ function parseEnv(text) {
   return o
 }
 
-// TAP from `tap --reporter=tap`: per-file verdicts at indent 0, the summary
+// TAP of one test file (run directly by node): the summary
 // `# { total: N, pass: N, fail: N, skip: N, todo: N }`, and every `not ok` with
 // its YAML diagnostics, named by its chain of subtest titles.
 function parseTap(text) {
@@ -105,9 +105,39 @@ for (const rel of releases) {
   const boot = /^guest-boot ([\d.]+)/m.exec(progress)
   const exit = /^guest-exit (\d+)/m.exec(progress)
   const caps = capsCells(res)
-  const tap = parseTap(read(path.join(res, 'tap.log')))
-  const tapRc = (read(path.join(res, 'tap.rc')) || '').trim()
-  const sum = tap.summary || {}
+  const filesFailed = []
+  // One TAP file per test file (guest.sh), in the order they ran.
+  const fdir = path.join(res, 'files')
+  let names = []
+  try {
+    names = fs.readdirSync(fdir).filter((n) => n.endsWith('.rc')).map((n) => n.slice(0, -3))
+  } catch {}
+  names.sort((x, y) => Number((read(path.join(fdir, `${x}.time`)) || '0').split(' ')[0]) - Number((read(path.join(fdir, `${y}.time`)) || '0').split(' ')[0]))
+  const sum = { pass: 0, fail: 0, skip: 0 }
+  const files = []
+  const failures = []
+  const skips = []
+  for (const n of names) {
+    const rc = (read(path.join(fdir, `${n}.rc`)) || '').trim()
+    const [t0, t1] = (read(path.join(fdir, `${n}.time`)) || '0 0').trim().split(' ').map(Number)
+    const tap = parseTap(read(path.join(fdir, `${n}.tap`)))
+    const s = tap.summary || {}
+    for (const k of ['pass', 'fail', 'skip']) sum[k] += s[k] || 0
+    const why = []
+    if (rc === '124' || rc === '137') why.push('killed by timeout')
+    else if (rc !== '0') why.push(`exit ${rc}`)
+    if (!tap.summary) why.push('no TAP summary')
+    if (s.fail) why.push(`${s.fail} failed`)
+    files.push(`${n} ${why.length ? 'FAIL (' + why.join(', ') + ')' : 'ok'} ${(t1 - t0).toFixed(0)} s`)
+    for (const f of tap.failures) if (!tap.failures.some((o) => o.where.startsWith(f.where + ' > '))) failures.push({ ...f, where: `${n}: ${f.where}` })
+    if (why.length && !tap.failures.length) {
+      const err = (read(path.join(fdir, `${n}.err`)) || '').trim().split('\n').slice(-8)
+      failures.push({ where: `${n}: ${why.join(', ')}`, diag: err })
+    }
+    for (const k of tap.skips) skips.push(`${n}: ${k}`)
+    if (why.length) filesFailed.push(n)
+  }
+  const haveTap = names.length > 0
   const timedOut = host.qemu_rc === '124' || host.qemu_rc === '137'
   const problems = []
   if (timedOut) problems.push(`guest TIMEOUT after ${host.wall} s`)
@@ -115,11 +145,9 @@ for (const rel of releases) {
   if (!boot) problems.push('guest did not boot')
   else if (!exit) problems.push('guest did not finish')
   if (!caps.ok) problems.push(caps.uring)
-  if (caps.ok && tapRc === '') problems.push('suite did not run')
-  if (tapRc === '124' || tapRc === '137') problems.push('suite timed out in the guest')
-  else if (tapRc !== '' && tapRc !== '0') problems.push(`tap rc ${tapRc}`)
-  if (caps.ok && tapRc !== '' && !tap.summary) problems.push('no TAP summary')
-  const ok = problems.length === 0 && (sum.fail || 0) === 0
+  if (caps.ok && !haveTap) problems.push('suite did not run')
+  if (filesFailed.length) problems.push(`failed: ${filesFailed.join(', ')}`)
+  const ok = problems.length === 0
   if (!ok) failed = true
   rows.push([
     host.kver || rel,
@@ -130,13 +158,12 @@ for (const rel of releases) {
     caps.auto,
     boot ? `${Number(boot[1]).toFixed(1)} s` : '-',
     host.wall ? `${host.wall} s` : '-',
-    tap.summary ? String(sum.pass || 0) : '-',
-    tap.summary ? String(sum.fail || 0) : '-',
-    tap.summary ? String(sum.skip || 0) : '-',
+    haveTap ? String(sum.pass) : '-',
+    haveTap ? String(sum.fail) : '-',
+    haveTap ? String(sum.skip) : '-',
     ok ? 'PASS' : `FAIL${problems.length ? ': ' + problems.join('; ') : ''}`,
   ])
-  const files = tap.files.map((f) => `${f.ok ? 'ok' : 'NOT OK'} ${f.name}${f.directive ? ' # ' + f.directive : ''}`)
-  details.push({ rel, kver: host.kver, files, failures: tap.failures.filter((f) => !tap.failures.some((o) => o.where.startsWith(f.where + ' > '))), skips: tap.skips })
+  details.push({ rel, kver: host.kver, files, failures, skips })
 }
 
 const head = ['kernel', 'debian', 'io_uring (capabilities)', 'cancel flags', 'libaio', "'auto'", 'boot', 'wall', 'pass', 'fail', 'skip', 'result']
@@ -148,7 +175,7 @@ console.log('|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|')
 for (const r of rows) console.log(fmt(r))
 console.log('')
 for (const d of details) {
-  if (d.files.length) console.log(`${d.rel} (${d.kver}): ${d.files.join(', ')}`)
+  if (d.files.length) console.log(`${d.rel} (${d.kver}): ${d.files.join('; ')}`)
   for (const s of d.skips) console.log(`  skipped: ${s}`)
   for (const f of d.failures.slice(0, 30)) {
     console.log(`  FAILED: ${f.where}`)
