@@ -12,19 +12,19 @@
 # Debian update is picked up at the next run; an unchanged package is reused.
 set -euo pipefail
 REL=$1
-CACHE=$2
+mkdir -p "$2"
+CACHE=$(cd "$2" && pwd)
 ARCHIVE=${KERNELS_MIRROR:-http://deb.debian.org/debian}
 
 APTDIR="$CACHE/apt-$REL"
 mkdir -p "$APTDIR/lists/partial" "$APTDIR/cache/archives/partial" "$APTDIR/parts" "$APTDIR/debs"
+: >"$APTDIR/preferences"
 echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $ARCHIVE $REL main" >"$APTDIR/sources.list"
-if [ "$REL" = bullseye ] || [ "$REL" = bookworm ] || [ "$REL" = trixie ]; then
-  # Kernel updates land in the security suite between point releases.
-  echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] ${KERNELS_SECURITY_MIRROR:-http://deb.debian.org/debian-security} $REL-security main" >>"$APTDIR/sources.list"
-fi
+# Kernel updates land in the security suite between point releases.
+echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] ${KERNELS_SECURITY_MIRROR:-http://deb.debian.org/debian-security} $REL-security main" >>"$APTDIR/sources.list"
 APT=(-o "Dir::Etc::SourceList=$APTDIR/sources.list" -o "Dir::Etc::SourceParts=$APTDIR/parts"
   -o "Dir::State::Lists=$APTDIR/lists" -o "Dir::Cache=$APTDIR/cache"
-  -o "Dir::Etc::Preferences=/dev/null" -o "Dir::Etc::PreferencesParts=$APTDIR/parts"
+  -o "Dir::Etc::Preferences=$APTDIR/preferences" -o "Dir::Etc::PreferencesParts=$APTDIR/parts"
   -o "APT::Architecture=amd64" -o "Acquire::Languages=none" -o "Debug::NoLocking=1" -o "APT::Sandbox::User=root")
 
 # Refresh the lists at most once every 12 hours (KERNELS_REFRESH=1 forces it).

@@ -10,11 +10,22 @@
 # The guest shares the host root read-only over 9p and chroots into it, so the
 # host's node and compilers run there as they are; the checkout (without
 # node_modules, which is reached over 9p) is copied onto a fresh ext4 scratch
-# disk mounted on /var/tmp, where the tests write their data and tap its files.
+# disk mounted on /var/tmp, where the tests write their data. The guest loads
+# loop and mounts cgroup v1 blkio, so the congested-device tests run there too.
+# Each test file runs directly under `node --import tsx` (TAP on stdout), not
+# through tap's runner, whose per-file start-up costs tens of seconds under TCG.
+# Wall-clock bounds in tests are scaled by DIRECT_AIO_TEST_TIME_SCALE (10).
 #
 # Knobs (environment):
 #   KERNELS_TESTS          test files to run (default: the subset below)
-#   KERNELS_GUEST_TIMEOUT  seconds before a guest is killed (default 900)
+#   KERNELS_GUEST_TIMEOUT  seconds before a guest is killed (default 1200)
+#   KERNELS_FILE_TIMEOUT   seconds per test file (default 600)
+#   KERNELS_CAPS_TIMEOUT   seconds for the first capabilities() call (default 60)
+#   KERNELS_RUN_AFTER_CAPS_FAILURE=1  run the files even if capabilities() hung
+#   KERNELS_GUEST_CMD      run this command in the guest instead (debugging;
+#                          output in .cache/kernels/last/RELEASE/results/cmd.log)
+#   FUZZ_OPS (2000), TEARDOWN_EXITS (drain,exit), TEARDOWN_STRESS_SECONDS (3),
+#   DIRECT_AIO_SHARED_SIGNAL_N (50000): the suite's own size knobs, reduced here
 #   KERNELS_CACHE          download cache (default .cache/kernels)
 #   KERNELS_KEEP=1         keep the work directory (scratch images, logs)
 #   KERNELS_REFRESH=1      refresh the private apt lists now (else every 12 h)
@@ -26,7 +37,7 @@ HERE="$ROOT/test/kernels"
 CACHE=${KERNELS_CACHE:-$ROOT/.cache/kernels}
 RELEASES=("$@")
 [ ${#RELEASES[@]} -gt 0 ] || RELEASES=(bullseye bookworm trixie)
-GUEST_TIMEOUT=${KERNELS_GUEST_TIMEOUT:-900}
+GUEST_TIMEOUT=${KERNELS_GUEST_TIMEOUT:-1200}
 KERNELS_GUEST_CMD=${KERNELS_GUEST_CMD:-}
 DEFAULT_TESTS="test/kernel.test.ts test/seccomp.test.ts test/smoke.test.ts test/file.test.ts test/doctor.test.ts test/cancel.test.ts test/fuzz.test.ts test/teardown.test.ts"
 TESTS=${KERNELS_TESTS:-$DEFAULT_TESTS}
@@ -49,6 +60,18 @@ fi
 NODE=$(command -v node)
 [ -e "$ROOT/build/Release/direct_aio.node" ] || { echo "kernels: build the addon first (npx node-gyp rebuild)"; exit 1; }
 [ -e "$ROOT/dist/index.js" ] || { echo "kernels: build dist/ first (npm run build)"; exit 1; }
+
+# The guest sees the host's root, except where it mounts its own filesystems:
+# node_modules (reached over 9p) and node must not live under those.
+NODE_MODULES=$(readlink -f "$ROOT/node_modules")
+for p in "$NODE_MODULES" "$(readlink -f "$NODE")"; do
+  case "$p/" in
+    /tmp/* | /var/tmp/* | /run/* | /mnt/* | /dev/* | /proc/* | /sys/*)
+      echo "kernels: $p is under a directory the guest mounts over (/tmp, /var/tmp, /run, /mnt); use a checkout elsewhere"
+      exit 1
+      ;;
+  esac
+done
 
 WORK=$(mktemp -d "${TMPDIR:-/var/tmp}/direct-aio-kernels-XXXXXX")
 cleanup() {
@@ -75,7 +98,7 @@ cp "$ROOT/build/Release/direct_aio.node" "$STAGE/repo/build/Release/"
 if [ "${KERNELS_COPY_NODE_MODULES:-0}" = 1 ]; then
   cp -a "$ROOT/node_modules" "$STAGE/repo/node_modules"
 else
-  ln -s "$ROOT/node_modules" "$STAGE/repo/node_modules"
+  ln -s "$NODE_MODULES" "$STAGE/repo/node_modules"
 fi
 cat >"$STAGE/kernels.env" <<ENV
 PATH='$(dirname "$NODE"):/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
@@ -88,7 +111,7 @@ export DIRECT_AIO_TEST_TIME_SCALE=${DIRECT_AIO_TEST_TIME_SCALE:-10}
 export FUZZ_OPS=${FUZZ_OPS:-2000}
 export DIRECT_AIO_SHARED_SIGNAL_N=${DIRECT_AIO_SHARED_SIGNAL_N:-50000}
 export TEARDOWN_STRESS_SECONDS=${TEARDOWN_STRESS_SECONDS:-3}
-${TEARDOWN_EXITS:+export TEARDOWN_EXITS=$TEARDOWN_EXITS}
+export TEARDOWN_EXITS=${TEARDOWN_EXITS:-drain,exit}
 ENV
 chmod -R a+rX "$STAGE"
 
