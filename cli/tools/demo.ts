@@ -7,11 +7,8 @@
 import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
-import { IoContext } from '../context'
-import { AbortError } from '../errors'
-import { allocAligned } from '../aligned'
-import { open, DirectFileHandle } from '../file'
-import type { IoStats } from '../stats'
+import { AbortError, allocAligned, DirectFileHandle, IoContext, open } from 'direct-aio'
+import type { IoStats } from 'direct-aio'
 
 const KiB = 1024
 const MiB = 1024 * KiB

@@ -2,8 +2,9 @@
 // that touches AbortSignal. One 'abort' listener per signal, however many
 // requests share it; requests leave the set when they settle, and the
 // listener goes when the set is empty, so a long-lived signal does not grow.
-import { AbortError, AbortStage } from './errors'
-import { ECANCELED, Request } from './request'
+import { AbortError, AbortStage } from '../errors'
+import { ECANCELED } from '../sys-constants'
+import type { Request } from './request'
 
 type AbortHandler = (reason: unknown) => void
 
@@ -61,7 +62,7 @@ export function abortErrorFor(req: Request): AbortError {
   const limit = Error.stackTraceLimit
   Error.stackTraceLimit = 0
   try {
-    return new AbortError(stage, req.transferredBytes(), req.ranges(), req.abortReason)
+    return new AbortError(stage, req.transferredBytes(), req.ranges(), req.abort?.reason)
   } finally {
     Error.stackTraceLimit = limit
   }

@@ -1,0 +1,389 @@
+// DirectFileHandle: one open file. Every call is validated (types, ranges,
+// O_DIRECT alignment) before anything is queued, then becomes a Request for
+// the context's scheduler. The handle tracks the current position, pins the
+// buffers it hands to the kernel, and closes a leaked descriptor on GC.
+import * as fs from 'node:fs'
+import { markAsUntransferable } from 'node:worker_threads'
+import { addressOf } from '../aligned'
+import { errnoError, invalidArgType, invalidArgValue, misaligned, outOfRange } from '../errors'
+import { preAborted, watchSignal } from '../sched/cancel'
+import type { DeviceQueue } from '../sched/device-queue'
+import { Group, Request } from '../sched/request'
+import { EBADF, EIO, OP_FDATASYNC, OP_FSYNC, OP_READ, OP_WRITE, movesBytes } from '../sys-constants'
+import { checkIoOptions, checkRange, checkView, isView, MAX_POSITION, parsePosition } from '../validate'
+import type { IoContext } from './context'
+import { ContextInternals, kInternals } from './internals'
+import type { IoOptions, ReadOptions, ReadResult, ReadvResult, WriteOptions, WriteResult, WritevResult } from './types'
+
+/** @internal */
+export const kCheck = Symbol('direct-aio.check')
+/** @internal */
+export const kEnqueue = Symbol('direct-aio.enqueue')
+
+/** @internal a checked call, ready to become a Request */
+export interface Submission {
+  kind: number
+  views: ArrayBufferView[]
+  vectored: boolean
+  byteOffset: number
+  length: number
+  position: number
+  signal: AbortSignal | undefined
+  priority: number
+  deadline: number
+  indivisible: boolean
+  group: Group | null
+}
+
+/** @internal */
+export function fstatDev(fd: number): Promise<fs.Stats> {
+  return new Promise((resolve, reject) => fs.fstat(fd, (err, st) => (err ? reject(err) : resolve(st))))
+}
+
+// Like fs.promises.FileHandle: a handle collected while still open closes
+// its descriptor, with a warning (the program should have called close()).
+const leakedFds = new FinalizationRegistry<{ fd: number; path: string }>(({ fd, path }) => {
+  process.emitWarning(`Closing file descriptor ${fd} (${path}) on garbage collection; call close() on DirectFileHandle`, 'Warning', 'DIRECT_AIO_UNCLOSED_HANDLE')
+  fs.close(fd, () => {})
+})
+
+// A buffer handed to the kernel must not be transferred (detached) to
+// another thread while the kernel may still write it: the receiver could
+// free the memory. Like Node's own pooled Buffers, such buffers are marked
+// untransferable: a transfer then copies instead of detaching. The mark is
+// permanent for that ArrayBuffer.
+const pinned = new WeakSet<ArrayBufferLike>()
+function pin(views: ArrayBufferView[]): void {
+  for (const v of views) {
+    const ab = v.buffer
+    if (pinned.has(ab)) continue
+    if (!(ab instanceof SharedArrayBuffer)) markAsUntransferable(ab)
+    pinned.add(ab)
+  }
+}
+
+
+/**
+ * An open file. Signatures follow `fs.promises.FileHandle`. Every operation
+ * accepts `{ signal }`; see {@link AbortError} for what an abort reports.
+ */
+export class DirectFileHandle {
+  /** The file descriptor (opened with O_DIRECT unless `direct: false`). */
+  readonly fd: number
+  /** The path given to open(). */
+  readonly path: string
+  /** O_DIRECT alignment: buffer addresses must be multiples of `memory`; positions and lengths of `offset`. */
+  readonly alignment: { memory: number; offset: number }
+  /** Whether the file was opened with O_DIRECT. */
+  readonly direct: boolean
+  /** The context whose queue serves this file. */
+  readonly context: IoContext
+  readonly #ctx: ContextInternals
+  readonly #device: DeviceQueue
+  readonly #chunkSize: number
+  #pos = 0
+  /** Where a position-less read last found the end of the file (-1: unknown). */
+  #eof = -1
+  #closed = false
+  #closing: Promise<void> | null = null
+  #outstanding = 0
+  #idle: Array<() => void> = []
+
+  /** @internal use open() */
+  constructor(fd: number, path: string, direct: boolean, context: IoContext, dev: number, pos: number, alignment: { memory: number; offset: number }, maxSectorsBytes: number | null) {
+    this.fd = fd
+    this.path = path
+    this.direct = direct
+    this.context = context
+    this.#ctx = context[kInternals]
+    this.alignment = alignment
+    this.#device = this.#ctx.device(dev)
+    this.#pos = pos
+    let chunk = this.#ctx.chunkSize
+    if (maxSectorsBytes && maxSectorsBytes >= 4096) chunk = Math.min(chunk, maxSectorsBytes)
+    chunk = Math.max(alignment.offset, Math.floor(chunk / Math.max(alignment.offset, 4096)) * Math.max(alignment.offset, 4096))
+    this.#chunkSize = chunk
+    leakedFds.register(this, { fd, path }, this)
+  }
+
+  #checkUsable(syscall: string): void {
+    if (this.#closed) throw errnoError(EBADF, syscall, this.path)
+    this.#ctx.checkOpen()
+  }
+
+  /**
+   * @internal Check that the handle is usable and that each (address,
+   * length) and the position meet O_DIRECT alignment.
+   */
+  [kCheck](syscall: string, views: ArrayBufferView[], offsets: number[], lengths: number[], position: number): void {
+    this.#checkUsable(syscall)
+    if (!this.direct) return
+    const { memory, offset } = this.alignment
+    if (position >= 0 && position % offset !== 0) throw misaligned(syscall, this.path, 'position', position, offset)
+    for (let i = 0; i < views.length; i++) {
+      if (lengths[i] === 0) continue
+      const addr = addressOf(views[i], offsets[i])
+      if (addr % memory !== 0) throw misaligned(syscall, this.path, 'buffer address', addr, memory)
+      if (lengths[i] % offset !== 0) throw misaligned(syscall, this.path, 'length', lengths[i], offset)
+    }
+  }
+
+  /** @internal Turn a checked call into a Request and queue it. */
+  [kEnqueue](syscall: string, s: Submission): { promise: Promise<number>; req: Request | null } {
+    if (s.signal?.aborted) return { promise: Promise.reject(preAborted(s.signal)), req: null }
+    const positioned = s.position >= 0
+    let position = s.position
+    if (!positioned && movesBytes(s.kind)) {
+      position = this.#pos
+      // The tracked position can be unaligned after a short read at EOF.
+      // Reading on from there is reading at EOF: 0 bytes, as read(2) says.
+      // Anything else from an unaligned position would fail in the kernel.
+      if (this.direct && position % this.alignment.offset !== 0) {
+        if (s.kind === OP_READ && position === this.#eof) return { promise: Promise.resolve(0), req: null }
+        throw misaligned(syscall, this.path, 'file position', position, this.alignment.offset)
+      }
+      this.#pos += s.length
+    }
+    pin(s.views)
+    const sched = this.#ctx.scheduler
+    const req = new Request(
+      {
+        owner: this,
+        kind: s.kind,
+        syscall,
+        fd: this.fd,
+        path: this.path,
+        device: this.#device,
+        views: s.views,
+        vectored: s.vectored,
+        byteOffset: s.byteOffset,
+        length: s.length,
+        position,
+        priority: s.priority,
+        deadline: s.deadline,
+        chunkSize: this.#chunkSize,
+        maxChunksInFlight: this.#ctx.maxChunksInFlight,
+        indivisible: s.indivisible,
+        group: s.group,
+      },
+      performance.now(),
+    )
+    this.#outstanding++
+    const promise = new Promise<number>((resolve, reject) => {
+      req.resolve = resolve
+      req.reject = reject
+    })
+    const stop = s.signal ? watchSignal(s.signal, (reason) => sched.abort(req, reason)) : null
+    req.onSettle = () => {
+      if (stop) stop()
+      if (!positioned && movesBytes(s.kind)) {
+        const got = req.contiguousBytes()
+        if (got < s.length && this.#pos === position + s.length) {
+          this.#pos = position + got
+          if (s.kind === OP_READ && req.error === 0 && !req.aborted) this.#eof = this.#pos
+        }
+      }
+      if (--this.#outstanding === 0 && this.#idle.length > 0) {
+        const w = this.#idle
+        this.#idle = []
+        for (const f of w) f()
+      }
+    }
+    sched.enqueue(req)
+    return { promise, req }
+  }
+
+  #single(syscall: 'read' | 'write', kind: number, buffer: unknown, offsetOrOptions: unknown, length: unknown, position: unknown): Promise<number> & { view?: ArrayBufferView } {
+    let opts: ReadOptions<ArrayBufferView> | undefined
+    let buf = buffer
+    let off: unknown = offsetOrOptions
+    let len: unknown = length
+    let pos: unknown = position
+    if (!isView(buf) && buf !== null && typeof buf === 'object') {
+      // read({ buffer, offset, length, position, signal })
+      opts = buf as ReadOptions<ArrayBufferView>
+      buf = opts.buffer
+      off = opts.offset
+      len = opts.length
+      pos = opts.position
+    } else if (offsetOrOptions !== null && typeof offsetOrOptions === 'object') {
+      opts = offsetOrOptions as ReadOptions<ArrayBufferView>
+      off = opts.offset
+      len = opts.length
+      pos = opts.position
+    }
+    const view = checkView('buffer', buf)
+    const { offset, length: count } = checkRange(view.byteLength, off, len)
+    const p = parsePosition(pos)
+    const io = checkIoOptions(opts)
+    if (io.indivisible && kind === OP_READ) throw invalidArgValue('options.indivisible', true, 'applies to writes only')
+    this.#checkUsable(syscall)
+    if (count === 0) {
+      if (io.signal?.aborted) return Promise.reject(preAborted(io.signal))
+      return Promise.resolve(0)
+    }
+    this[kCheck](syscall, [view], [offset], [count], p)
+    return this[kEnqueue](syscall, {
+      kind,
+      views: [view],
+      vectored: false,
+      byteOffset: offset,
+      length: count,
+      position: p,
+      signal: io.signal,
+      priority: io.priority,
+      deadline: io.deadline,
+      indivisible: io.indivisible,
+      group: null,
+    }).promise
+  }
+
+  /** Read into `buffer`. Resolves with the bytes read (fewer at end of file) and the same buffer. */
+  read<T extends ArrayBufferView>(buffer: T, offset?: number | null, length?: number | null, position?: number | bigint | null): Promise<ReadResult<T>>
+  read<T extends ArrayBufferView>(buffer: T, options: ReadOptions<T>): Promise<ReadResult<T>>
+  read<T extends ArrayBufferView>(options: ReadOptions<T> & { buffer: T }): Promise<ReadResult<T>>
+  async read<T extends ArrayBufferView>(buffer: unknown, offsetOrOptions?: unknown, length?: unknown, position?: unknown): Promise<ReadResult<T>> {
+    const target = (isView(buffer) ? buffer : (buffer as { buffer?: unknown } | null)?.buffer) as T
+    const bytesRead = await this.#single('read', OP_READ, buffer, offsetOrOptions, length, position)
+    return { bytesRead, buffer: target }
+  }
+
+  /** Write from `buffer`. Resolves with the bytes written and the same buffer. */
+  write<T extends ArrayBufferView>(buffer: T, offset?: number | null, length?: number | null, position?: number | bigint | null): Promise<WriteResult<T>>
+  write<T extends ArrayBufferView>(buffer: T, options: WriteOptions): Promise<WriteResult<T>>
+  async write<T extends ArrayBufferView>(buffer: unknown, offsetOrOptions?: unknown, length?: unknown, position?: unknown): Promise<WriteResult<T>> {
+    const target = (isView(buffer) ? buffer : (buffer as { buffer?: unknown } | null)?.buffer) as T
+    const bytesWritten = await this.#single('write', OP_WRITE, buffer, offsetOrOptions, length, position)
+    return { bytesWritten, buffer: target }
+  }
+
+  #vector(syscall: 'read' | 'write', kind: number, buffers: unknown, position: unknown, options: unknown): Promise<number> {
+    if (!Array.isArray(buffers)) throw invalidArgType('buffers', 'an instance of Array', buffers)
+    const views = buffers.map((b, i) => checkView(`buffers[${i}]`, b))
+    if (views.length > 1024) throw outOfRange('buffers.length', '<= 1024 (IOV_MAX)', views.length)
+    if (position !== null && typeof position === 'object' && options === undefined) {
+      options = position
+      position = (options as ReadOptions).position
+    }
+    const p = parsePosition(position)
+    const io = checkIoOptions(options as IoOptions | undefined)
+    if (io.indivisible && kind === OP_READ) throw invalidArgValue('options.indivisible', true, 'applies to writes only')
+    this.#checkUsable(syscall)
+    let total = 0
+    for (const v of views) total += v.byteLength
+    if (total === 0) {
+      if (io.signal?.aborted) return Promise.reject(preAborted(io.signal))
+      return Promise.resolve(0)
+    }
+    this[kCheck](syscall, views, views.map(() => 0), views.map((v) => v.byteLength), p)
+    return this[kEnqueue](syscall, {
+      kind,
+      views,
+      vectored: true,
+      byteOffset: 0,
+      length: total,
+      position: p,
+      signal: io.signal,
+      priority: io.priority,
+      deadline: io.deadline,
+      indivisible: io.indivisible,
+      group: null,
+    }).promise
+  }
+
+  /** Scatter read into `buffers`, in order. */
+  async readv<T extends ArrayBufferView>(buffers: T[], position?: number | bigint | null, options?: IoOptions): Promise<ReadvResult<T>> {
+    const bytesRead = await this.#vector('read', OP_READ, buffers, position, options)
+    return { bytesRead, buffers }
+  }
+
+  /** Gather write from `buffers`, in order. */
+  async writev<T extends ArrayBufferView>(buffers: T[], position?: number | bigint | null, options?: IoOptions): Promise<WritevResult<T>> {
+    const bytesWritten = await this.#vector('write', OP_WRITE, buffers, position, options)
+    return { bytesWritten, buffers }
+  }
+
+  #sync(syscall: 'fsync' | 'fdatasync', kind: number, options: unknown): Promise<void> {
+    const io = checkIoOptions(options as IoOptions | undefined)
+    this.#checkUsable(syscall)
+    return this[kEnqueue](syscall, {
+      kind,
+      views: [],
+      vectored: false,
+      byteOffset: 0,
+      length: 0,
+      position: 0,
+      signal: io.signal,
+      priority: io.priority,
+      deadline: io.deadline,
+      indivisible: false,
+      group: null,
+    }).promise.then(() => undefined)
+  }
+
+  /** fsync(2) through the ring. */
+  sync(options?: IoOptions): Promise<void> {
+    try {
+      return this.#sync('fsync', OP_FSYNC, options)
+    } catch (e) {
+      return Promise.reject(e)
+    }
+  }
+
+  /** fdatasync(2) through the ring. */
+  datasync(options?: IoOptions): Promise<void> {
+    try {
+      return this.#sync('fdatasync', OP_FDATASYNC, options)
+    } catch (e) {
+      return Promise.reject(e)
+    }
+  }
+
+  #track<T>(p: Promise<T>): Promise<T> {
+    this.#outstanding++
+    const done = () => {
+      if (--this.#outstanding === 0 && this.#idle.length > 0) {
+        const w = this.#idle
+        this.#idle = []
+        for (const f of w) f()
+      }
+    }
+    return p.finally(done)
+  }
+
+  /** fstat(2). */
+  async stat(): Promise<fs.Stats> {
+    this.#checkUsable('fstat')
+    return this.#track(fstatDev(this.fd))
+  }
+
+  /** ftruncate(2). Default length 0. */
+  async truncate(len = 0): Promise<void> {
+    if (typeof len !== 'number') throw invalidArgType('len', 'of type number', len)
+    if (!Number.isInteger(len) || len < 0 || len > MAX_POSITION) throw outOfRange('len', `an integer >= 0 && <= ${MAX_POSITION}`, len)
+    // Any length is legal, also one that is not a multiple of the O_DIRECT
+    // alignment: O_DIRECT reads of the tail are then short, as at any EOF.
+    this.#checkUsable('ftruncate')
+    return this.#track(new Promise<void>((resolve, reject) => fs.ftruncate(this.fd, len, (err) => (err ? reject(err) : resolve()))))
+  }
+
+  /** Wait for this file's outstanding requests, then close the descriptor. Later calls reject with EBADF. */
+  close(): Promise<void> {
+    if (this.#closing) return this.#closing
+    this.#closed = true
+    leakedFds.unregister(this)
+    const idle = this.#outstanding === 0 ? Promise.resolve() : new Promise<void>((r) => this.#idle.push(r))
+    this.#closing = idle.then(
+      () =>
+        new Promise<void>((resolve, reject) =>
+          fs.close(this.fd, (err) => (err ? reject(errnoError(err.errno ?? EIO, 'close', this.path)) : resolve())),
+        ),
+    )
+    return this.#closing
+  }
+
+  /** `await using file = await open(...)` closes the file at scope exit. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close()
+  }
+}
