@@ -4,7 +4,7 @@
 import { kernelCancelEnv, KernelCancel } from '../config'
 import { contextClosed } from '../errors'
 import type { BackendName } from '../backends/registry'
-import { BackendEntry, backendNames, selectBackend } from '../backends/registry'
+import { BackendEntry, backendNames, poolBackend, selectBackend } from '../backends/registry'
 import { deviceInfo } from '../platform/device'
 import { chooseDepth } from '../sched/depth'
 import { DeviceQueue } from '../sched/device-queue'
@@ -13,7 +13,7 @@ import { Scheduler } from '../sched/scheduler'
 import type { IoStats } from '../sched/stats'
 import { checkInt, checkOneOf, checkOptionsObject } from '../validate'
 import { runGroup } from './group'
-import { ContextInternals, kInternals } from './internals'
+import { ContextInternals, kInternals, Route } from './internals'
 import type { GroupOp, GroupOptions, IoContextOptions } from './types'
 
 const DEFAULT_ENTRIES = 256
@@ -35,6 +35,8 @@ export class IoContext {
   readonly #policy: PolicyName
   readonly #devices = new Map<string, DeviceQueue>()
   readonly #maxInFlight: number | 'auto'
+  /** Created on first use: the thread pool for files the context's backend cannot do asynchronously. */
+  #pool: { scheduler: Scheduler; entry: BackendEntry; devices: Map<string, DeviceQueue> } | null = null
   #closed = false
   #closing: Promise<void> | null = null
   /** @internal */
@@ -71,7 +73,8 @@ export class IoContext {
     const self = this
     this[kInternals] = {
       scheduler: sched,
-      device: (dev: number) => self.#device(dev),
+      traits: sel.entry,
+      route: (dev: number, pool: boolean) => self.#route(dev, pool),
       chunkSize,
       maxChunksInFlight: maxChunks,
       checkOpen: () => {
@@ -83,14 +86,29 @@ export class IoContext {
     }
   }
 
-  #device(dev: number): DeviceQueue {
+  #route(dev: number, pool: boolean): Route {
+    if (!pool || this.#entry.pool) return { scheduler: this.#scheduler, device: this.#device(this.#scheduler, this.#entry, this.#devices, dev), backend: this.backend }
+    if (!this.#pool) {
+      // Same counters as the main scheduler: stats() shows one context.
+      const sched = new Scheduler({ kernelCancel: this.kernelCancel }, this.#scheduler.stats)
+      const entry = poolBackend()
+      const b = entry.create(0, { complete: sched.complete, cancelResult: sched.cancelResult, batchEnd: sched.batchEnd })
+      if (typeof b === 'string') throw new Error(b)
+      sched.backend = b
+      this.#pool = { scheduler: sched, entry, devices: new Map() }
+    }
+    const p = this.#pool
+    return { scheduler: p.scheduler, device: this.#device(p.scheduler, p.entry, p.devices, dev), backend: p.entry.name as BackendName }
+  }
+
+  #device(sched: Scheduler, entry: BackendEntry, devices: Map<string, DeviceQueue>, dev: number): DeviceQueue {
     const info = deviceInfo(dev)
-    let q = this.#devices.get(info.key)
+    let q = devices.get(info.key)
     if (q) return q
-    const { limit, controller } = chooseDepth(this.#scheduler.backend.capacity, this.#entry, info.nrRequests, this.#maxInFlight, this.kernelCancel)
+    const { limit, controller } = chooseDepth(sched.backend.capacity, entry, info.nrRequests, this.#maxInFlight, this.kernelCancel)
     q = new DeviceQueue(info.key, limit, controller, createPolicy(this.#policy))
-    this.#devices.set(info.key, q)
-    this.#scheduler.addDevice(q)
+    devices.set(info.key, q)
+    sched.addDevice(q)
     return q
   }
 
@@ -98,6 +116,9 @@ export class IoContext {
   stats(): IoStats {
     const s = this.#scheduler.stats
     const native = this.#closed ? { liveOps: 0, liveRings: 0 } : this.#scheduler.backend.nativeStats()
+    const pool = this.#pool
+    const poolLimits: Record<string, number> = {}
+    if (pool) for (const [k, v] of Object.entries(pool.scheduler.limits())) poolLimits[`${k} (${pool.entry.name})`] = v
     return {
       backend: this.backend,
       requests: {
@@ -110,8 +131,8 @@ export class IoContext {
       },
       bytes: { read: s.bytesRead, written: s.bytesWritten, saved: s.bytesSaved },
       kernelCancels: { sent: s.cancelsSent, cancelled: s.cancelOk, notFound: s.cancelNotFound, alreadyRunning: s.cancelAlready, refused: s.cancelRefused },
-      depth: { current: this.#scheduler.depth, peak: s.peakDepth, limits: this.#scheduler.limits() },
-      queued: this.#scheduler.queuedCount,
+      depth: { current: this.#scheduler.depth + (pool?.scheduler.depth ?? 0), peak: s.peakDepth, limits: { ...this.#scheduler.limits(), ...poolLimits } },
+      queued: this.#scheduler.queuedCount + (pool?.scheduler.queuedCount ?? 0),
       latency: s.percentiles(),
       native: { liveOps: native.liveOps, liveRings: native.liveRings },
     }
@@ -132,8 +153,10 @@ export class IoContext {
   close(): Promise<void> {
     if (this.#closing) return this.#closing
     this.#closed = true
-    this.#closing = this.#scheduler.drained().then(() => {
+    const pool = this.#pool?.scheduler
+    this.#closing = Promise.all([this.#scheduler.drained(), pool?.drained()]).then(() => {
       this.#scheduler.backend.close()
+      pool?.backend.close()
       if (defaultCtx === this) defaultCtx = null
     })
     return this.#closing

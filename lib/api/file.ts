@@ -9,6 +9,8 @@ import { errnoError, invalidArgType, invalidArgValue, misaligned, outOfRange } f
 import { preAborted, watchSignal } from '../sched/cancel'
 import type { DeviceQueue } from '../sched/device-queue'
 import { Group, Request } from '../sched/request'
+import type { Scheduler } from '../sched/scheduler'
+import type { BackendName } from '../backends/registry'
 import { EBADF, EIO, OP_FDATASYNC, OP_FSYNC, OP_READ, OP_WRITE, movesBytes } from '../sys-constants'
 import { checkIoOptions, checkRange, checkView, isView, MAX_POSITION, parsePosition } from '../validate'
 import type { IoContext } from './context'
@@ -33,6 +35,26 @@ export interface Submission {
   deadline: number
   indivisible: boolean
   group: Group | null
+}
+
+/** @internal what kEnqueue hands back: the promise, and how to abort the request */
+export interface Enqueued {
+  promise: Promise<number>
+  abort(reason: unknown): void
+}
+
+/** Resolves once every promise has settled; rejects with a 'queued' AbortError if `signal` aborts first. */
+function afterAll(promises: Promise<unknown>[], signal: AbortSignal | undefined): Promise<void> {
+  const all = Promise.allSettled(promises).then(() => undefined)
+  if (!signal) return all
+  if (signal.aborted) return Promise.reject(preAborted(signal))
+  return new Promise<void>((resolve, reject) => {
+    const stop = watchSignal(signal, () => reject(preAborted(signal)))
+    all.then(() => {
+      stop()
+      resolve()
+    })
+  })
 }
 
 /** @internal */
@@ -78,7 +100,14 @@ export class DirectFileHandle {
   readonly direct: boolean
   /** The context whose queue serves this file. */
   readonly context: IoContext
+  /**
+   * The backend that serves this file: the context's, except that on a libaio
+   * context a file libaio would do synchronously (buffered I/O, character
+   * devices) is served by the context's thread pool, so the event loop never blocks.
+   */
+  readonly backend: BackendName
   readonly #ctx: ContextInternals
+  readonly #sched: Scheduler
   readonly #device: DeviceQueue
   readonly #chunkSize: number
   #pos = 0
@@ -88,16 +117,21 @@ export class DirectFileHandle {
   #closing: Promise<void> | null = null
   #outstanding = 0
   #idle: Array<() => void> = []
+  /** Writes issued on this handle and not yet settled: what the next sync()/datasync() must wait for. */
+  readonly #writes = new Set<Promise<number>>()
 
   /** @internal use open() */
-  constructor(fd: number, path: string, direct: boolean, context: IoContext, dev: number, pos: number, alignment: { memory: number; offset: number }, maxSectorsBytes: number | null) {
+  constructor(fd: number, path: string, direct: boolean, context: IoContext, dev: number, pos: number, alignment: { memory: number; offset: number }, maxSectorsBytes: number | null, pool = false) {
     this.fd = fd
     this.path = path
     this.direct = direct
     this.context = context
     this.#ctx = context[kInternals]
     this.alignment = alignment
-    this.#device = this.#ctx.device(dev)
+    const route = this.#ctx.route(dev, pool)
+    this.#sched = route.scheduler
+    this.#device = route.device
+    this.backend = route.backend
     this.#pos = pos
     let chunk = this.#ctx.chunkSize
     if (maxSectorsBytes && maxSectorsBytes >= 4096) chunk = Math.min(chunk, maxSectorsBytes)
@@ -129,8 +163,8 @@ export class DirectFileHandle {
   }
 
   /** @internal Turn a checked call into a Request and queue it. */
-  [kEnqueue](syscall: string, s: Submission): { promise: Promise<number>; req: Request | null } {
-    if (s.signal?.aborted) return { promise: Promise.reject(preAborted(s.signal)), req: null }
+  [kEnqueue](syscall: string, s: Submission): Enqueued {
+    if (s.signal?.aborted) return { promise: Promise.reject(preAborted(s.signal)), abort: () => {} }
     const positioned = s.position >= 0
     let position = s.position
     if (!positioned && movesBytes(s.kind)) {
@@ -139,13 +173,13 @@ export class DirectFileHandle {
       // Reading on from there is reading at EOF: 0 bytes, as read(2) says.
       // Anything else from an unaligned position would fail in the kernel.
       if (this.direct && position % this.alignment.offset !== 0) {
-        if (s.kind === OP_READ && position === this.#eof) return { promise: Promise.resolve(0), req: null }
+        if (s.kind === OP_READ && position === this.#eof) return { promise: Promise.resolve(0), abort: () => {} }
         throw misaligned(syscall, this.path, 'file position', position, this.alignment.offset)
       }
       this.#pos += s.length
     }
     pin(s.views)
-    const sched = this.#ctx.scheduler
+    const sched = this.#sched
     const req = new Request(
       {
         owner: this,
@@ -190,7 +224,15 @@ export class DirectFileHandle {
       }
     }
     sched.enqueue(req)
-    return { promise, req }
+    if (s.kind === OP_WRITE) {
+      const writes = this.#writes
+      writes.add(promise)
+      const forget = () => {
+        writes.delete(promise)
+      }
+      promise.then(forget, forget)
+    }
+    return { promise, abort: (reason: unknown) => sched.abort(req, reason) }
   }
 
   #single(syscall: 'read' | 'write', kind: number, buffer: unknown, offsetOrOptions: unknown, length: unknown, position: unknown): Promise<number> & { view?: ArrayBufferView } {
@@ -306,19 +348,28 @@ export class DirectFileHandle {
   #sync(syscall: 'fsync' | 'fdatasync', kind: number, options: unknown): Promise<void> {
     const io = checkIoOptions(options as IoOptions | undefined)
     this.#checkUsable(syscall)
-    return this[kEnqueue](syscall, {
-      kind,
-      views: [],
-      vectored: false,
-      byteOffset: 0,
-      length: 0,
-      position: 0,
-      signal: io.signal,
-      priority: io.priority,
-      deadline: io.deadline,
-      indivisible: false,
-      group: null,
-    }).promise.then(() => undefined)
+    const submit = (): Promise<void> =>
+      this[kEnqueue](syscall, {
+        kind,
+        views: [],
+        vectored: false,
+        byteOffset: 0,
+        length: 0,
+        position: 0,
+        signal: io.signal,
+        priority: io.priority,
+        deadline: io.deadline,
+        indivisible: false,
+        group: null,
+      }).promise.then(() => undefined)
+    // The durability contract: a sync covers every write issued earlier on
+    // this handle. Neither the kernel nor the queue orders an fsync after
+    // writes still in flight, so the sync waits here, before it is queued,
+    // until each of them has settled (an abort meanwhile drops it: 'queued').
+    if (this.#writes.size === 0) return submit()
+    const prior = Array.from(this.#writes)
+    // Tracked until the sync itself settles, so close() cannot release the fd in between.
+    return this.#track(afterAll(prior, io.signal).then(submit))
   }
 
   /** fsync(2) through the ring. */

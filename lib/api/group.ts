@@ -6,17 +6,12 @@ import { preAborted, watchSignal } from '../sched/cancel'
 import type { Group } from '../sched/request'
 import { OP_READ, OP_WRITE } from '../sys-constants'
 import { checkBoolean, checkOptionsObject, checkPriority, checkRange, checkSignal, checkView, parsePosition } from '../validate'
-import { DirectFileHandle, kCheck, kEnqueue } from './file'
+import { DirectFileHandle, Enqueued, kCheck, kEnqueue } from './file'
 import { HasInternals, kInternals } from './internals'
 import type { GroupOp, GroupOptions } from './types'
 
-interface Member {
-  promise: Promise<number>
-  abort(reason: unknown): void
-}
-
 /** Validate one member; returns the function that queues it. */
-function prepareMember(ctx: HasInternals, op: GroupOp, index: number, group: Group, indivisible: boolean, priority: number): () => Member {
+function prepareMember(ctx: HasInternals, op: GroupOp, index: number, group: Group, indivisible: boolean, priority: number): () => Enqueued {
   if (op === null || typeof op !== 'object') throw invalidArgType(`ops[${index}]`, 'of type object', op)
   const file = op.file
   if ((file as { context?: unknown } | undefined)?.context !== ctx) throw invalidArgValue(`ops[${index}].file`, file, 'must belong to this IoContext')
@@ -28,9 +23,8 @@ function prepareMember(ctx: HasInternals, op: GroupOp, index: number, group: Gro
   const p = parsePosition(op.position)
   if (p < 0) throw outOfRange(`ops[${index}].position`, '>= 0', op.position)
   file[kCheck](syscall, [view], [offset], [length], p)
-  const sched = ctx[kInternals].scheduler
-  return () => {
-    const { promise, req } = file[kEnqueue](syscall, {
+  return () =>
+    file[kEnqueue](syscall, {
       kind: syscall === 'write' ? OP_WRITE : OP_READ,
       views: [view],
       vectored: false,
@@ -43,8 +37,6 @@ function prepareMember(ctx: HasInternals, op: GroupOp, index: number, group: Gro
       indivisible,
       group: indivisible ? group : null,
     })
-    return { promise, abort: (reason: unknown) => req && sched.abort(req, reason) }
-  }
 }
 
 /** The body of IoContext.group(). */

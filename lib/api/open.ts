@@ -76,6 +76,26 @@ async function refuseFakeDirect(fd: number, path: string): Promise<void> {
   }
 }
 
+/**
+ * libaio is asynchronous only for O_DIRECT I/O on regular files and block
+ * devices: anything else (buffered I/O, character devices, FIFOs) is done
+ * inline in io_submit, which blocks the event loop (a read of an empty FIFO
+ * froze it indefinitely). Such files go to the context's thread pool. FIFOs and
+ * sockets are refused outside io_uring: a read that waits for a writer would
+ * hold a pool thread that no abort can release.
+ */
+function needsThreadPool(context: IoContext, direct: boolean, st: fs.Stats, path: string): boolean {
+  const traits = context[kInternals].traits
+  const backend = context.backend
+  if (traits.waitsForPeers) return false
+  if (st.isFIFO() || st.isSocket()) {
+    const what = st.isFIFO() ? 'a FIFO' : 'a socket'
+    throw errnoError(EINVAL, 'open', path, `${what} can wait forever for its peer, and only io_uring waits without holding a thread that no abort can release; this context runs on ${backend}: use fs for pipes, or an IoContext({ backend: 'io_uring' })`)
+  }
+  if (!traits.inlineUnlessDirect) return false
+  return !(direct && (st.isFile() || st.isBlockDevice()))
+}
+
 function openFd(path: string, flags: number, mode: number): Promise<number> {
   return new Promise((resolve, reject) => fs.open(path, flags, mode, (err, fd) => (err ? reject(err) : resolve(fd))))
 }
@@ -119,7 +139,8 @@ export async function open(path: string | Buffer | URL, flags?: string | number,
     const align = direct ? alignmentOfFd(fd, dev) : { memory: 1, offset: 1 }
     const info = deviceInfo(dev)
     const pos = f & O_APPEND ? st.size : 0
-    return new DirectFileHandle(fd, p, direct, context, dev, pos, align, info.maxSectorsKb ? info.maxSectorsKb * 1024 : null)
+    const pool = needsThreadPool(context, direct, st, p)
+    return new DirectFileHandle(fd, p, direct, context, dev, pos, align, info.maxSectorsKb ? info.maxSectorsKb * 1024 : null, pool)
   } catch (e) {
     fs.close(fd, () => {})
     throw e

@@ -26,6 +26,16 @@ export interface BackendTraits {
   readonly capsExplicitDepth: boolean
   /** Whether `maxInFlight: 'auto'` adapts depth (else it is fixed at deviceCap()). */
   readonly adaptiveDepth: boolean
+  /**
+   * Whether the kernel does everything but O_DIRECT I/O on regular files and
+   * block devices inline, in the submit call (libaio's io_submit): such files
+   * (buffered, character devices) then go to the context's thread pool.
+   */
+  readonly inlineUnlessDirect: boolean
+  /** Whether the backend can wait for a FIFO's or socket's peer without holding a thread no abort can release. */
+  readonly waitsForPeers: boolean
+  /** The backend a context falls back to, per file, for files its own backend would do inline. */
+  readonly pool: boolean
 }
 
 export interface Backend {

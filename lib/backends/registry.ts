@@ -30,6 +30,9 @@ const BUILTIN = [
     deviceCap: fullDeviceQueue,
     capsExplicitDepth: false,
     adaptiveDepth: true,
+    inlineUnlessDirect: false,
+    waitsForPeers: true,
+    pool: false,
   },
   {
     name: 'libaio',
@@ -40,6 +43,11 @@ const BUILTIN = [
     deviceCap: (capacity: number, nr: number | null) => (nr ? Math.min(capacity, Math.max(1, Math.floor(nr / 2))) : capacity),
     capsExplicitDepth: true,
     adaptiveDepth: true,
+    // Buffered I/O and character devices are done inside io_submit: they
+    // would block the event loop (an empty FIFO, indefinitely).
+    inlineUnlessDirect: true,
+    waitsForPeers: false,
+    pool: false,
   },
   {
     name: 'threadpool',
@@ -49,6 +57,9 @@ const BUILTIN = [
     capsExplicitDepth: false,
     // Nothing in the pool can be cancelled, and the pool is small: fixed depth.
     adaptiveDepth: false,
+    inlineUnlessDirect: false,
+    waitsForPeers: false,
+    pool: true,
   },
 ] as const satisfies readonly BackendEntry[]
 
@@ -80,6 +91,13 @@ export function backendNames(): BackendName[] {
 
 export function findBackend(name: unknown): BackendEntry | undefined {
   return entries.find((e) => e.name === name)
+}
+
+/** The backend a context routes files to that its own backend would do inline (the thread pool). */
+export function poolBackend(): BackendEntry {
+  const e = entries.find((x) => x.pool)
+  if (!e) throw new Error('no backend is registered as the pool')
+  return e
 }
 
 /** `'auto', 'io_uring', ...` for messages. */

@@ -19,7 +19,7 @@ export interface SchedulerOptions {
 }
 
 export class Scheduler {
-  readonly stats = new StatsRecorder()
+  readonly stats: StatsRecorder
   /** Chunks in the kernel, by id. Its size is the in-kernel depth. */
   private readonly inflight = new Map<number, Chunk>()
   private readonly devices: DeviceQueue[] = []
@@ -32,7 +32,13 @@ export class Scheduler {
   private cancelSubmitQueued = false
   backend!: Backend
 
-  constructor(private readonly options: SchedulerOptions) {}
+  /** `stats` may be shared with another scheduler of the same context (its thread pool). */
+  constructor(
+    private readonly options: SchedulerOptions,
+    stats: StatsRecorder = new StatsRecorder(),
+  ) {
+    this.stats = stats
+  }
 
   addDevice(dev: DeviceQueue): void {
     this.devices.push(dev)
