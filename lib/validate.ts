@@ -108,3 +108,74 @@ export function checkIoOptions(o: unknown): IoFields {
   const deadline = checkDeadline(opts.deadline, performance.now())
   return { signal, priority, indivisible, deadline }
 }
+
+export interface RwArgs {
+  view: ArrayBufferView
+  offset: number
+  length: number
+  position: number
+  io: IoFields
+}
+
+function checkWriteOnly(io: IoFields, isRead: boolean): IoFields {
+  if (io.indivisible && isRead) throw invalidArgValue('options.indivisible', true, 'applies to writes only')
+  return io
+}
+
+/**
+ * read()/write() arguments in their three forms: `(buffer, offset, length,
+ * position)`, `(buffer, options)` and `({ buffer, ...options })`.
+ */
+export function parseRwArgs(buffer: unknown, offsetOrOptions: unknown, length: unknown, position: unknown, isRead: boolean): RwArgs {
+  let opts: { buffer?: unknown; offset?: unknown; length?: unknown; position?: unknown } | undefined
+  let buf = buffer
+  let off: unknown = offsetOrOptions
+  let len: unknown = length
+  let pos: unknown = position
+  if (!isView(buf) && buf !== null && typeof buf === 'object') {
+    opts = buf as typeof opts // read({ buffer, offset, length, position, signal })
+    buf = opts!.buffer
+  } else if (offsetOrOptions !== null && typeof offsetOrOptions === 'object') {
+    opts = offsetOrOptions as typeof opts
+  }
+  if (opts) {
+    off = opts.offset
+    len = opts.length
+    pos = opts.position
+  }
+  const view = checkView('buffer', buf)
+  const range = checkRange(view.byteLength, off, len)
+  const p = parsePosition(pos)
+  const io = checkWriteOnly(checkIoOptions(opts), isRead)
+  return { view, offset: range.offset, length: range.length, position: p, io }
+}
+
+export interface VectorArgs {
+  views: ArrayBufferView[]
+  total: number
+  position: number
+  io: IoFields
+}
+
+/** readv()/writev() arguments: `(buffers, position, options)` or `(buffers, options)`. */
+export function parseVectorArgs(buffers: unknown, position: unknown, options: unknown, isRead: boolean): VectorArgs {
+  if (!Array.isArray(buffers)) throw invalidArgType('buffers', 'an instance of Array', buffers)
+  const views = buffers.map((b, i) => checkView(`buffers[${i}]`, b))
+  if (views.length > 1024) throw outOfRange('buffers.length', '<= 1024 (IOV_MAX)', views.length)
+  if (position !== null && typeof position === 'object' && options === undefined) {
+    options = position
+    position = (options as { position?: unknown }).position
+  }
+  const p = parsePosition(position)
+  const io = checkWriteOnly(checkIoOptions(options), isRead)
+  let total = 0
+  for (const v of views) total += v.byteLength
+  return { views, total, position: p, io }
+}
+
+/** ftruncate()'s length. */
+export function checkFileLength(len: unknown): number {
+  if (typeof len !== 'number') throw invalidArgType('len', 'of type number', len)
+  if (!Number.isInteger(len) || len < 0 || len > MAX_POSITION) throw outOfRange('len', `an integer >= 0 && <= ${MAX_POSITION}`, len)
+  return len
+}

@@ -3,18 +3,19 @@
 // the context's scheduler. The handle tracks the current position, pins the
 // buffers it hands to the kernel, and closes a leaked descriptor on GC.
 import * as fs from 'node:fs'
-import { markAsUntransferable } from 'node:worker_threads'
 import { addressOf } from '../aligned'
-import { errnoError, invalidArgType, invalidArgValue, misaligned, outOfRange } from '../errors'
-import { preAborted, watchSignal } from '../sched/cancel'
+import { errnoError, misaligned } from '../errors'
+import { fstatDev } from '../platform/device'
+import { afterAll, alreadyAborted, watchSignal } from '../sched/cancel'
 import type { DeviceQueue } from '../sched/device-queue'
 import { Group, Request } from '../sched/request'
 import type { Scheduler } from '../sched/scheduler'
 import type { BackendName } from '../backends/registry'
 import { EBADF, EIO, OP_FDATASYNC, OP_FSYNC, OP_READ, OP_WRITE, movesBytes } from '../sys-constants'
-import { checkIoOptions, checkRange, checkView, isView, MAX_POSITION, parsePosition } from '../validate'
+import { checkFileLength, checkIoOptions, IoFields, isView, parseRwArgs, parseVectorArgs } from '../validate'
 import type { IoContext } from './context'
 import { ContextInternals, kInternals } from './internals'
+import { leakedFds, pin } from './ownership'
 import type { IoOptions, ReadOptions, ReadResult, ReadvResult, WriteOptions, WriteResult, WritevResult } from './types'
 
 /** @internal */
@@ -41,47 +42,6 @@ export interface Submission {
 export interface Enqueued {
   promise: Promise<number>
   abort(reason: unknown): void
-}
-
-/** Resolves once every promise has settled; rejects with a 'queued' AbortError if `signal` aborts first. */
-function afterAll(promises: Promise<unknown>[], signal: AbortSignal | undefined): Promise<void> {
-  const all = Promise.allSettled(promises).then(() => undefined)
-  if (!signal) return all
-  if (signal.aborted) return Promise.reject(preAborted(signal))
-  return new Promise<void>((resolve, reject) => {
-    const stop = watchSignal(signal, () => reject(preAborted(signal)))
-    all.then(() => {
-      stop()
-      resolve()
-    })
-  })
-}
-
-/** @internal */
-export function fstatDev(fd: number): Promise<fs.Stats> {
-  return new Promise((resolve, reject) => fs.fstat(fd, (err, st) => (err ? reject(err) : resolve(st))))
-}
-
-// Like fs.promises.FileHandle: a handle collected while still open closes
-// its descriptor, with a warning (the program should have called close()).
-const leakedFds = new FinalizationRegistry<{ fd: number; path: string }>(({ fd, path }) => {
-  process.emitWarning(`Closing file descriptor ${fd} (${path}) on garbage collection; call close() on DirectFileHandle`, 'Warning', 'DIRECT_AIO_UNCLOSED_HANDLE')
-  fs.close(fd, () => {})
-})
-
-// A buffer handed to the kernel must not be transferred (detached) to
-// another thread while the kernel may still write it: the receiver could
-// free the memory. Like Node's own pooled Buffers, such buffers are marked
-// untransferable: a transfer then copies instead of detaching. The mark is
-// permanent for that ArrayBuffer.
-const pinned = new WeakSet<ArrayBufferLike>()
-function pin(views: ArrayBufferView[]): void {
-  for (const v of views) {
-    const ab = v.buffer
-    if (pinned.has(ab)) continue
-    if (!(ab instanceof SharedArrayBuffer)) markAsUntransferable(ab)
-    pinned.add(ab)
-  }
 }
 
 
@@ -164,7 +124,8 @@ export class DirectFileHandle {
 
   /** @internal Turn a checked call into a Request and queue it. */
   [kEnqueue](syscall: string, s: Submission): Enqueued {
-    if (s.signal?.aborted) return { promise: Promise.reject(preAborted(s.signal)), abort: () => {} }
+    const refused = alreadyAborted(s.signal)
+    if (refused) return { promise: Promise.reject(refused), abort: () => {} }
     const positioned = s.position >= 0
     let position = s.position
     if (!positioned && movesBytes(s.kind)) {
@@ -202,7 +163,7 @@ export class DirectFileHandle {
       },
       performance.now(),
     )
-    this.#outstanding++
+    this.#begin()
     const promise = new Promise<number>((resolve, reject) => {
       req.resolve = resolve
       req.reject = reject
@@ -217,11 +178,7 @@ export class DirectFileHandle {
           if (s.kind === OP_READ && req.error === 0 && !req.aborted) this.#eof = this.#pos
         }
       }
-      if (--this.#outstanding === 0 && this.#idle.length > 0) {
-        const w = this.#idle
-        this.#idle = []
-        for (const f of w) f()
-      }
+      this.#end()
     }
     sched.enqueue(req)
     if (s.kind === OP_WRITE) {
@@ -235,49 +192,21 @@ export class DirectFileHandle {
     return { promise, abort: (reason: unknown) => sched.abort(req, reason) }
   }
 
-  #single(syscall: 'read' | 'write', kind: number, buffer: unknown, offsetOrOptions: unknown, length: unknown, position: unknown): Promise<number> & { view?: ArrayBufferView } {
-    let opts: ReadOptions<ArrayBufferView> | undefined
-    let buf = buffer
-    let off: unknown = offsetOrOptions
-    let len: unknown = length
-    let pos: unknown = position
-    if (!isView(buf) && buf !== null && typeof buf === 'object') {
-      // read({ buffer, offset, length, position, signal })
-      opts = buf as ReadOptions<ArrayBufferView>
-      buf = opts.buffer
-      off = opts.offset
-      len = opts.length
-      pos = opts.position
-    } else if (offsetOrOptions !== null && typeof offsetOrOptions === 'object') {
-      opts = offsetOrOptions as ReadOptions<ArrayBufferView>
-      off = opts.offset
-      len = opts.length
-      pos = opts.position
-    }
-    const view = checkView('buffer', buf)
-    const { offset, length: count } = checkRange(view.byteLength, off, len)
-    const p = parsePosition(pos)
-    const io = checkIoOptions(opts)
-    if (io.indivisible && kind === OP_READ) throw invalidArgValue('options.indivisible', true, 'applies to writes only')
+  /** Queue a checked call (the O_DIRECT checks included); zero bytes resolve at once. */
+  #io(syscall: 'read' | 'write', kind: number, views: ArrayBufferView[], vectored: boolean, byteOffset: number, length: number, position: number, io: IoFields): Promise<number> {
     this.#checkUsable(syscall)
-    if (count === 0) {
-      if (io.signal?.aborted) return Promise.reject(preAborted(io.signal))
-      return Promise.resolve(0)
+    if (length === 0) {
+      const refused = alreadyAborted(io.signal)
+      return refused ? Promise.reject(refused) : Promise.resolve(0)
     }
-    this[kCheck](syscall, [view], [offset], [count], p)
-    return this[kEnqueue](syscall, {
-      kind,
-      views: [view],
-      vectored: false,
-      byteOffset: offset,
-      length: count,
-      position: p,
-      signal: io.signal,
-      priority: io.priority,
-      deadline: io.deadline,
-      indivisible: io.indivisible,
-      group: null,
-    }).promise
+    if (vectored) this[kCheck](syscall, views, views.map(() => 0), views.map((v) => v.byteLength), position)
+    else this[kCheck](syscall, views, [byteOffset], [length], position)
+    return this[kEnqueue](syscall, { kind, views, vectored, byteOffset, length, position, signal: io.signal, priority: io.priority, deadline: io.deadline, indivisible: io.indivisible, group: null }).promise
+  }
+
+  #single(syscall: 'read' | 'write', kind: number, buffer: unknown, offsetOrOptions: unknown, length: unknown, position: unknown): Promise<number> {
+    const a = parseRwArgs(buffer, offsetOrOptions, length, position, kind === OP_READ)
+    return this.#io(syscall, kind, [a.view], false, a.offset, a.length, a.position, a.io)
   }
 
   /** Read into `buffer`. Resolves with the bytes read (fewer at end of file) and the same buffer. */
@@ -300,37 +229,8 @@ export class DirectFileHandle {
   }
 
   #vector(syscall: 'read' | 'write', kind: number, buffers: unknown, position: unknown, options: unknown): Promise<number> {
-    if (!Array.isArray(buffers)) throw invalidArgType('buffers', 'an instance of Array', buffers)
-    const views = buffers.map((b, i) => checkView(`buffers[${i}]`, b))
-    if (views.length > 1024) throw outOfRange('buffers.length', '<= 1024 (IOV_MAX)', views.length)
-    if (position !== null && typeof position === 'object' && options === undefined) {
-      options = position
-      position = (options as ReadOptions).position
-    }
-    const p = parsePosition(position)
-    const io = checkIoOptions(options as IoOptions | undefined)
-    if (io.indivisible && kind === OP_READ) throw invalidArgValue('options.indivisible', true, 'applies to writes only')
-    this.#checkUsable(syscall)
-    let total = 0
-    for (const v of views) total += v.byteLength
-    if (total === 0) {
-      if (io.signal?.aborted) return Promise.reject(preAborted(io.signal))
-      return Promise.resolve(0)
-    }
-    this[kCheck](syscall, views, views.map(() => 0), views.map((v) => v.byteLength), p)
-    return this[kEnqueue](syscall, {
-      kind,
-      views,
-      vectored: true,
-      byteOffset: 0,
-      length: total,
-      position: p,
-      signal: io.signal,
-      priority: io.priority,
-      deadline: io.deadline,
-      indivisible: io.indivisible,
-      group: null,
-    }).promise
+    const a = parseVectorArgs(buffers, position, options, kind === OP_READ)
+    return this.#io(syscall, kind, a.views, true, 0, a.total, a.position, a.io)
   }
 
   /** Scatter read into `buffers`, in order. */
@@ -349,19 +249,7 @@ export class DirectFileHandle {
     const io = checkIoOptions(options as IoOptions | undefined)
     this.#checkUsable(syscall)
     const submit = (): Promise<void> =>
-      this[kEnqueue](syscall, {
-        kind,
-        views: [],
-        vectored: false,
-        byteOffset: 0,
-        length: 0,
-        position: 0,
-        signal: io.signal,
-        priority: io.priority,
-        deadline: io.deadline,
-        indivisible: false,
-        group: null,
-      }).promise.then(() => undefined)
+      this[kEnqueue](syscall, { kind, views: [], vectored: false, byteOffset: 0, length: 0, position: 0, signal: io.signal, priority: io.priority, deadline: io.deadline, indivisible: false, group: null }).promise.then(() => undefined)
     // The durability contract: a sync covers every write issued earlier on
     // this handle. Neither the kernel nor the queue orders an fsync after
     // writes still in flight, so the sync waits here, before it is queued,
@@ -390,16 +278,22 @@ export class DirectFileHandle {
     }
   }
 
-  #track<T>(p: Promise<T>): Promise<T> {
+  /** One more operation that close() must wait for. */
+  #begin(): void {
     this.#outstanding++
-    const done = () => {
-      if (--this.#outstanding === 0 && this.#idle.length > 0) {
-        const w = this.#idle
-        this.#idle = []
-        for (const f of w) f()
-      }
+  }
+
+  #end(): void {
+    if (--this.#outstanding === 0 && this.#idle.length > 0) {
+      const w = this.#idle
+      this.#idle = []
+      for (const f of w) f()
     }
-    return p.finally(done)
+  }
+
+  #track<T>(p: Promise<T>): Promise<T> {
+    this.#begin()
+    return p.finally(() => this.#end())
   }
 
   /** fstat(2). */
@@ -410,8 +304,7 @@ export class DirectFileHandle {
 
   /** ftruncate(2). Default length 0. */
   async truncate(len = 0): Promise<void> {
-    if (typeof len !== 'number') throw invalidArgType('len', 'of type number', len)
-    if (!Number.isInteger(len) || len < 0 || len > MAX_POSITION) throw outOfRange('len', `an integer >= 0 && <= ${MAX_POSITION}`, len)
+    checkFileLength(len)
     // Any length is legal, also one that is not a multiple of the O_DIRECT
     // alignment: O_DIRECT reads of the tail are then short, as at any EOF.
     this.#checkUsable('ftruncate')

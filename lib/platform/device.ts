@@ -2,6 +2,11 @@
 // scheduler (nr_requests, max_sectors_kb) and for O_DIRECT alignment.
 import * as fs from 'node:fs'
 
+/** fstat(2) as a promise. */
+export function fstatDev(fd: number): Promise<fs.Stats> {
+  return new Promise((resolve, reject) => fs.fstat(fd, (err, st) => (err ? reject(err) : resolve(st))))
+}
+
 /** A number from a sysfs or procfs file, or null. */
 export function readNumber(file: string): number | null {
   try {

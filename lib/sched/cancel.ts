@@ -72,3 +72,22 @@ export function abortErrorFor(req: Request): AbortError {
 export function preAborted(signal: AbortSignal): AbortError {
   return new AbortError('queued', 0, [], signal.reason)
 }
+
+/** The 'queued' AbortError to reject with if `signal` has already aborted, else null. */
+export function alreadyAborted(signal: AbortSignal | undefined): AbortError | null {
+  return signal?.aborted ? preAborted(signal) : null
+}
+
+/** Resolves once every promise has settled; rejects with a 'queued' AbortError if `signal` aborts first. */
+export function afterAll(promises: Promise<unknown>[], signal: AbortSignal | undefined): Promise<void> {
+  const all = Promise.allSettled(promises).then(() => undefined)
+  if (!signal) return all
+  if (signal.aborted) return Promise.reject(preAborted(signal))
+  return new Promise<void>((resolve, reject) => {
+    const stop = watchSignal(signal, () => reject(preAborted(signal)))
+    all.then(() => {
+      stop()
+      resolve()
+    })
+  })
+}
