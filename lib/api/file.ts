@@ -44,7 +44,6 @@ export interface Enqueued {
   abort(reason: unknown): void
 }
 
-
 /**
  * An open file. Signatures follow `fs.promises.FileHandle`. Every operation
  * accepts `{ signal }`; see {@link AbortError} for what an abort reports.

@@ -2,7 +2,6 @@
 // into the kernel (or the thread pool) and reports completions; it has no
 // policy of its own: the scheduler decides what goes in and when, using the
 // traits below.
-export { OP_READ, OP_WRITE, OP_FSYNC, OP_FDATASYNC } from '../sys-constants'
 export type { BackendName } from './registry'
 
 export interface BackendEvents {
