@@ -2,7 +2,7 @@
 // thread gets its own default context; contexts are never shared across
 // threads.
 import { kernelCancelEnv, KernelCancel } from '../config'
-import { contextClosed } from '../errors'
+import { backendUnavailable, contextClosed } from '../errors'
 import type { BackendName } from '../backends/registry'
 import { BackendEntry, backendNames, poolBackend, selectBackend } from '../backends/registry'
 import { deviceInfo } from '../platform/device'
@@ -72,7 +72,6 @@ export class IoContext {
     this.refusals = sel.refusals
     const self = this
     this[kInternals] = {
-      scheduler: sched,
       traits: sel.entry,
       route: (dev: number, pool: boolean) => self.#route(dev, pool),
       chunkSize,
@@ -93,7 +92,7 @@ export class IoContext {
       const sched = new Scheduler({ kernelCancel: this.kernelCancel }, this.#scheduler.stats)
       const entry = poolBackend()
       const b = entry.create(0, { complete: sched.complete, cancelResult: sched.cancelResult, batchEnd: sched.batchEnd })
-      if (typeof b === 'string') throw new Error(b)
+      if (typeof b === 'string') throw backendUnavailable(entry.name, b)
       sched.backend = b
       this.#pool = { scheduler: sched, entry, devices: new Map() }
     }

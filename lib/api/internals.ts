@@ -15,7 +15,6 @@ export interface Route {
 
 /** @internal what a file handle and a group need from their context */
 export interface ContextInternals {
-  scheduler: Scheduler
   /** How the context's backend treats files (depth caps, routing to the pool). */
   traits: BackendTraits
   /**
