@@ -2,7 +2,11 @@
 // from prebuilds/ or a local build/ from source).
 import * as path from 'node:path'
 
-/** A completion batch arrives as (id, res) pairs in `batch`; a cancel result is reported with id `-(target + 1)`. */
+/**
+ * A completion batch arrives as (id, res) pairs in `batch`; a cancel result is reported with id `-(target + 1)`.
+ * `submit()` returns the number accepted, or a negative errno while requests stay staged (EAGAIN, EBUSY, ...:
+ * call it again later; -EBADF once closed).
+ */
 export interface NativeRing {
   prep(id: number, kind: number, fd: number, position: number, view: ArrayBufferView, byteOffset: number, byteLength: number): number
   prep(id: number, kind: number, fd: number, position: number, views: ArrayBufferView[]): number
@@ -10,7 +14,7 @@ export interface NativeRing {
   cancel(id: number): number
   submit(): number
   close(): void
-  stats(): { backend: string; pending: number; cancels: number; submitted: number; completed: number; liveOps: number; liveRings: number }
+  stats(): { pending: number; liveOps: number; liveRings: number }
 }
 
 export interface NativeRingConstructor {
@@ -22,10 +26,8 @@ export interface UringProbe {
   errno?: number
   syscall?: string
   features?: number
-  lastOp?: number
   opcodes?: number[]
   cancelFlags?: Record<'userdata' | 'all' | 'fd' | 'fdFixed' | 'op' | 'any', boolean>
-  cancelResults?: Record<string, number>
   syncCancel?: boolean
 }
 
@@ -36,7 +38,6 @@ export interface NativeBinding {
   dioAlign(fd: number): { memory: number; offset: number; logicalBlockSize: number; source: string }
   addressOf(buffer: ArrayBufferLike | ArrayBufferView): number
   nativeStats(): { liveOps: number; liveRings: number }
-  constants: { OP_READ: number; OP_WRITE: number; OP_FSYNC: number; OP_FDATASYNC: number }
 }
 
 function load(): NativeBinding {

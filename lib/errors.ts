@@ -140,3 +140,22 @@ export function misaligned(syscall: Syscall, path: string, what: string, value: 
       (what === 'buffer address' ? '. Allocate the buffer with allocAligned()' : '. Round it with alignUp()/alignDown()'),
   )
 }
+
+/** A file too large for one Buffer (as `fs.readFile` reports it). */
+export function fileTooLarge(size: number, max: number): RangeError & CodedError {
+  return coded(new RangeError(`File size (${size}) is greater than ${max} bytes, the largest Buffer possible`), 'ERR_FS_FILE_TOO_LARGE', fileTooLarge)
+}
+
+/** A BufferPool buffer released while an operation the pool tracks still uses it. */
+export function bufferInUse(what: string): Error & CodedError {
+  return coded(
+    new Error(`The buffer is still in use by ${what}; release it only after that operation has settled (await it first)`),
+    'ERR_DIRECT_AIO_BUFFER_IN_USE',
+    bufferInUse,
+  )
+}
+
+/** A BufferPool with every buffer acquired. */
+export function poolExhausted(count: number): Error & CodedError {
+  return coded(new Error(`All ${count} buffers of this BufferPool are acquired; release one first or make the pool larger`), 'ERR_DIRECT_AIO_POOL_EXHAUSTED', poolExhausted)
+}

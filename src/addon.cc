@@ -1,34 +1,38 @@
 // Module init only. Context-aware: every env (main thread, each worker) gets
 // its own Ring instances; nothing here is process-global except counters.
+// Every function exported here is a raw Node-API callback (napi_util.h), so
+// none can abort the process while an environment terminates.
 #include <napi.h>
 
+#include "napi_util.h"
 #include "probe.h"
 #include "ring.h"
 #include "ring_wrap.h"
+#include "space.h"
 
 namespace daio {
 
-static Napi::Value NativeStats(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("liveOps", Napi::Number::New(env, static_cast<double>(NativeCounters::live_ops.load())));
-  o.Set("liveRings", Napi::Number::New(env, static_cast<double>(NativeCounters::live_rings.load())));
+static napi_value NativeStats(napi_env env, napi_callback_info) {
+  napi_value o = Obj(env);
+  SetNum(env, o, "liveOps", static_cast<double>(NativeCounters::live_ops.load()));
+  SetNum(env, o, "liveRings", static_cast<double>(NativeCounters::live_rings.load()));
   return o;
 }
 
+static void Export(napi_env env, napi_value exports, const char* name, napi_callback cb) {
+  napi_value fn = nullptr;
+  if (napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, nullptr, &fn) == napi_ok)
+    napi_set_named_property(env, exports, name, fn);
+}
+
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  exports.Set("Ring", RingWrap::Init(env));
-  exports.Set("probeUring", Napi::Function::New(env, ProbeUring, "probeUring"));
-  exports.Set("probeAio", Napi::Function::New(env, ProbeAio, "probeAio"));
-  exports.Set("dioAlign", Napi::Function::New(env, DioAlign, "dioAlign"));
-  exports.Set("addressOf", Napi::Function::New(env, AddressOf, "addressOf"));
-  exports.Set("nativeStats", Napi::Function::New(env, NativeStats, "nativeStats"));
-  Napi::Object k = Napi::Object::New(env);
-  k.Set("OP_READ", static_cast<double>(OP_READ));
-  k.Set("OP_WRITE", static_cast<double>(OP_WRITE));
-  k.Set("OP_FSYNC", static_cast<double>(OP_FSYNC));
-  k.Set("OP_FDATASYNC", static_cast<double>(OP_FDATASYNC));
-  exports.Set("constants", k);
+  SetVal(env, exports, "Ring", RingWrap::Init(env));
+  Export(env, exports, "probeUring", ProbeUring);
+  Export(env, exports, "probeAio", ProbeAio);
+  Export(env, exports, "dioAlign", DioAlign);
+  Export(env, exports, "addressOf", AddressOf);
+  Export(env, exports, "nativeStats", NativeStats);
+  SetVal(env, exports, "space", SpaceInit(env));
   return exports;
 }
 

@@ -1,7 +1,6 @@
 #include "aio_ring.h"
 
 #include <string.h>
-#include <poll.h>
 #include <sys/eventfd.h>
 
 #include <algorithm>
@@ -79,7 +78,7 @@ int AioRing::Prep(const Op& op) {
 }
 
 void AioRing::Synthesize(uint64_t id, int64_t res, bool cancel) {
-  synthetic_.push_back(Completion{id, res, cancel});
+  ready_.push_back(Completion{id, res, cancel});
   uint64_t one = 1;
   ssize_t w = write(efd_, &one, sizeof(one));
   (void)w;
@@ -97,20 +96,19 @@ int AioRing::PrepCancel(uint64_t id, OpScratch* scratch) {
   return 0;
 }
 
-void AioRing::CancelAll() {
-  if (!ctx_) return;
-  struct io_event ev;
-  for (struct iocb* cb : live_) sys_io_cancel(ctx_, cb, &ev);
-}
-
 int AioRing::Submit() {
   if (!ctx_) return -EBADF;
   int total = 0;
+  int err = 0;
   while (pending_head_ < pending_.size()) {
     long n = static_cast<long>(pending_.size() - pending_head_);
     int r = sys_io_submit(ctx_, n, &pending_[pending_head_]);
     if (r == -EINTR) continue;
-    if (r == -EAGAIN) break;  // out of kernel slots: retry on a later flush
+    if (r == -EAGAIN || r == 0) {
+      // Out of kernel slots (or resources): the rest stays staged.
+      err = -EAGAIN;
+      break;
+    }
     if (r < 0) {
       // The first iocb was refused: report it as its own completion, so the
       // caller sees one shape of result, and go on with the rest.
@@ -118,40 +116,30 @@ int AioRing::Submit() {
       Synthesize(cb->aio_data, r, false);
       continue;
     }
-    for (int i = 0; i < r; i++) live_.push_back(pending_[pending_head_ + i]);
     pending_head_ += static_cast<size_t>(r);
     total += r;
-    if (r == 0) break;
   }
   if (pending_head_ == pending_.size()) {
     pending_.clear();
     pending_head_ = 0;
   }
-  return total;
+  return err < 0 ? err : total;
 }
 
 size_t AioRing::Drain(Completion* out, size_t max) {
   if (!ctx_) return 0;
   size_t n = 0;
-  size_t take = std::min(max, synthetic_.size());
-  for (size_t i = 0; i < take; i++) out[n++] = synthetic_[i];
-  synthetic_.erase(synthetic_.begin(), synthetic_.begin() + take);
+  while (n < max && !ready_.empty()) {
+    out[n++] = ready_.front();
+    ready_.pop_front();
+  }
   while (n < max) {
     long want = static_cast<long>(std::min(max - n, events_.size()));
     struct timespec zero = {0, 0};
     int r = sys_io_getevents(ctx_, 0, want, events_.data(), &zero);
     if (r == -EINTR) continue;
     if (r <= 0) break;
-    for (int i = 0; i < r; i++) {
-      const struct io_event& ev = events_[i];
-      out[n++] = Completion{ev.data, ev.res, false};
-      struct iocb* cb = reinterpret_cast<struct iocb*>(ev.obj);
-      auto it = std::find(live_.begin(), live_.end(), cb);
-      if (it != live_.end()) {
-        *it = live_.back();
-        live_.pop_back();
-      }
-    }
+    for (int i = 0; i < r; i++) out[n++] = Completion{events_[i].data, events_[i].res, false};
     if (r < want) break;
   }
   return n;
@@ -159,11 +147,14 @@ size_t AioRing::Drain(Completion* out, size_t max) {
 
 int AioRing::Wait() {
   if (!ctx_) return -EBADF;
-  if (!synthetic_.empty()) return 0;
-  // io_getevents would consume events; block on the eventfd instead.
-  struct pollfd pfd = {efd_, POLLIN, 0};
-  int r = poll(&pfd, 1, -1);
-  return r < 0 ? -errno : 0;
+  if (!ready_.empty()) return 0;
+  // Block in the kernel until at least one event (no polling: the eventfd
+  // stays readable until Dispatch reads it, so poll() would spin). The
+  // events go to ready_ for the next Drain().
+  int r = sys_io_getevents(ctx_, 1, static_cast<long>(events_.size()), events_.data(), nullptr);
+  if (r < 0) return r;
+  for (int i = 0; i < r; i++) ready_.push_back(Completion{events_[i].data, events_[i].res, false});
+  return 0;
 }
 
 }  // namespace daio

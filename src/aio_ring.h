@@ -1,6 +1,7 @@
 // Linux native AIO (libaio's kernel interface) over raw syscalls.
 #pragma once
 
+#include <deque>
 #include <vector>
 
 #include "ring.h"
@@ -16,10 +17,10 @@ class AioRing : public Ring {
   const char* Name() const override { return "libaio"; }
   int Prep(const Op& op) override;
   int PrepCancel(uint64_t id, OpScratch* scratch) override;
+  bool CancelIsStaged() const override { return false; }
   int Submit() override;
   size_t Drain(Completion* out, size_t max) override;
   int Wait() override;
-  void CancelAll() override;
   int EventFd() const override { return efd_; }
   unsigned Unsubmitted() const override {
     return static_cast<unsigned>(pending_.size() - pending_head_);
@@ -35,10 +36,10 @@ class AioRing : public Ring {
   unsigned entries_ = 0;
   std::vector<struct iocb*> pending_;  // prepared, not yet accepted
   size_t pending_head_ = 0;
-  std::vector<struct iocb*> live_;     // accepted by the kernel (for CancelAll)
-  // Results produced in user space (io_cancel answers, io_submit refusals)
-  // travel through the same eventfd + Drain path as kernel completions.
-  std::vector<Completion> synthetic_;
+  // Completions ready for Drain(): results produced in user space (io_cancel
+  // answers, io_submit refusals; these also signal the eventfd, so they take
+  // the same path as kernel completions) and events Wait() collected.
+  std::deque<Completion> ready_;
   std::vector<struct io_event> events_;
 };
 

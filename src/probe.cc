@@ -5,11 +5,14 @@
 #include <linux/stat.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <poll.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include <memory>
 
 #include "aio_ring.h"
+#include "napi_util.h"
 #include "uring_ring.h"
 
 #ifndef STATX_DIOALIGN
@@ -35,9 +38,43 @@ struct SyncCancelReg {
   uint64_t pad2[3];
 };
 
-// Submit one cancel SQE and return its result.
-int TryCancel(UringRing* ring, uint32_t flags, int fd, uint64_t addr,
-              uint8_t op, bool* read_done) {
+constexpr uint64_t kProbeCancelId = 777;
+constexpr uint64_t kPipeReadId = 1;
+
+// Wait (bounded) for the completion `want` (a cancel's, if `cancel`),
+// noting whether the pipe read completed meanwhile. Returns true if found.
+bool WaitFor(UringRing* ring, uint64_t want, bool cancel, int timeout_ms, int64_t* res, bool* read_done) {
+  struct timespec start;
+  clock_gettime(CLOCK_MONOTONIC, &start);
+  Completion c[8];
+  for (;;) {
+    // Reset the eventfd first: any completion after this signals it again.
+    uint64_t counter;
+    ssize_t rd = read(ring->EventFd(), &counter, sizeof(counter));
+    (void)rd;
+    bool found = false;
+    for (size_t n; (n = ring->Drain(c, 8)) > 0;) {
+      for (size_t i = 0; i < n; i++) {
+        if (!c[i].cancel && c[i].id == kPipeReadId) *read_done = true;
+        if (c[i].cancel == cancel && c[i].id == want) {
+          found = true;
+          if (res) *res = c[i].res;
+        }
+      }
+    }
+    if (found) return true;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    long elapsed = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+    if (elapsed >= timeout_ms) return false;
+    struct pollfd pfd = {ring->EventFd(), POLLIN, 0};
+    poll(&pfd, 1, static_cast<int>(timeout_ms - elapsed));
+  }
+}
+
+// Submit one cancel SQE with `flags` and return its result, or -ETIME if it
+// did not arrive within a second.
+int TryCancel(UringRing* ring, uint32_t flags, int fd, uint64_t addr, uint8_t op, bool* read_done) {
   struct io_uring_sqe* sqe = ring->GetSqe();
   if (!sqe) return -EBUSY;
   sqe->opcode = IORING_OP_ASYNC_CANCEL;
@@ -45,75 +82,86 @@ int TryCancel(UringRing* ring, uint32_t flags, int fd, uint64_t addr,
   sqe->addr = addr;
   sqe->cancel_flags = flags;
   sqe->len = op;  // IORING_ASYNC_CANCEL_OP matches on sqe->len
-  sqe->user_data = 777 | UringRing::kCancelTag;
-  ring->Submit();
-  Completion c[8];
-  for (int tries = 0; tries < 100; tries++) {
-    ring->Wait();
-    size_t n = ring->Drain(c, 8);
-    bool found = false;
-    int res = 0;
-    for (size_t i = 0; i < n; i++) {
-      if (!c[i].cancel && c[i].id == 1) *read_done = true;
-      if (c[i].cancel && c[i].id == 777) {
-        found = true;
-        res = static_cast<int>(c[i].res);
-      }
-    }
-    if (found) return res;
-  }
-  return -ETIME;
+  sqe->user_data = kProbeCancelId | UringRing::kCancelTag;
+  int s = ring->Submit();
+  if (s < 0) return s;
+  int64_t res = -ETIME;
+  if (!WaitFor(ring, kProbeCancelId, true, 1000, &res, read_done)) return -ETIME;
+  return static_cast<int>(res);
 }
+
+// The pending read's target. Static: if the read were still pending when
+// the ring closes, the kernel could complete it later, and this byte
+// outlives every ring.
+char pipe_byte;
 
 }  // namespace
 
 // probeUring() -> { ok, errno?, syscall?, features, opcodes[], cancelFlags{}, syncCancel }
-Napi::Value ProbeUring(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  Napi::Object out = Napi::Object::New(env);
+// Every wait is bounded. Registrations happen only while nothing is pending:
+// before 5.13 most io_uring_register opcodes (FILES, and unknown ones such
+// as SYNC_CANCEL) first wait for every in-flight request to finish.
+napi_value ProbeUring(napi_env env, napi_callback_info info) {
+  napi_value out = Obj(env);
+  if (!out) return nullptr;
   int err = 0;
   const char* sc = "";
   std::unique_ptr<UringRing> ring(UringRing::Create(8, &err, &sc));
   if (!ring) {
-    out.Set("ok", false);
-    out.Set("errno", err);
-    out.Set("syscall", sc);
+    SetBool(env, out, "ok", false);
+    SetNum(env, out, "errno", err);
+    SetStr(env, out, "syscall", sc);
     return out;
   }
-  out.Set("ok", true);
-  out.Set("features", Napi::Number::New(env, ring->Features()));
+  SetBool(env, out, "ok", true);
+  SetNum(env, out, "features", ring->Features());
 
   const unsigned kOps = 256;
   size_t sz = sizeof(struct io_uring_probe) + kOps * sizeof(struct io_uring_probe_op);
   std::unique_ptr<char[]> buf(new char[sz]);
   memset(buf.get(), 0, sz);
   struct io_uring_probe* probe = reinterpret_cast<struct io_uring_probe*>(buf.get());
-  Napi::Array ops = Napi::Array::New(env);
-  int pr = sys_io_uring_register(ring->RingFd(), IORING_REGISTER_PROBE, probe, kOps);
-  if (pr >= 0) {
+  napi_value ops = nullptr;
+  napi_create_array(env, &ops);
+  if (sys_io_uring_register(ring->RingFd(), IORING_REGISTER_PROBE, probe, kOps) >= 0 && ops) {
     uint32_t k = 0;
-    for (unsigned i = 0; i < probe->ops_len && i < kOps; i++)
-      if (probe->ops[i].flags & IO_URING_OP_SUPPORTED) ops.Set(k++, Napi::Number::New(env, probe->ops[i].op));
-    out.Set("lastOp", Napi::Number::New(env, probe->last_op));
-  } else {
-    out.Set("probeErrno", pr);
+    for (unsigned i = 0; i < probe->ops_len && i < kOps; i++) {
+      if (!(probe->ops[i].flags & IO_URING_OP_SUPPORTED)) continue;
+      napi_value v = Num(env, probe->ops[i].op);
+      if (v && napi_set_element(env, ops, k, v) == napi_ok) k++;
+    }
   }
-  out.Set("opcodes", ops);
+  SetVal(env, out, "opcodes", ops);
 
-  // A harmless pending request: a read from an empty pipe.
+  // Sync cancel (6.0+), asked while nothing is pending.
+  SyncCancelReg reg;
+  memset(&reg, 0, sizeof(reg));
+  reg.addr = 0xdead;
+  reg.fd = -1;
+  reg.timeout.tv_sec = -1;
+  reg.timeout.tv_nsec = -1;
+  int sr = sys_io_uring_register(ring->RingFd(), IORING_REGISTER_SYNC_CANCEL, &reg, 1);
+  SetBool(env, out, "syncCancel", sr != -EINVAL);
+
+  // Cancel flags: each is tried against a harmless pending request, a read
+  // from an empty pipe. A kernel that does not know a flag answers -EINVAL
+  // (before 5.19, any nonzero flags).
+  napi_value flags = Obj(env);
   int pipefd[2];
-  Napi::Object flags = Napi::Object::New(env);
   if (pipe2(pipefd, O_CLOEXEC) == 0) {
-    char byte;
-    struct io_uring_sqe* sqe = ring->GetSqe();
-    sqe->opcode = IORING_OP_READ;
-    sqe->fd = pipefd[0];
-    sqe->addr = reinterpret_cast<uint64_t>(&byte);
-    sqe->len = 1;
-    sqe->user_data = 1;
-    ring->Submit();
-    // Register the write end so FD_FIXED has something to look at.
+    // Register the write end (before anything is pending) so FD_FIXED has
+    // something to look at.
     sys_io_uring_register(ring->RingFd(), IORING_REGISTER_FILES, &pipefd[1], 1);
+    bool read_done = false;
+    struct io_uring_sqe* sqe = ring->GetSqe();
+    if (sqe) {
+      sqe->opcode = IORING_OP_READ;
+      sqe->fd = pipefd[0];
+      sqe->addr = reinterpret_cast<uint64_t>(&pipe_byte);
+      sqe->len = 1;
+      sqe->user_data = kPipeReadId;
+    }
+    bool pending = sqe && ring->Submit() == 1;
     const uint64_t nobody = 0xdead;
     struct {
       const char* name;
@@ -128,53 +176,40 @@ Napi::Value ProbeUring(const Napi::CallbackInfo& info) {
         // Last: ANY matches the pending read and cancels it.
         {"any", IORING_ASYNC_CANCEL_ANY, -1},
     };
-    Napi::Object results = Napi::Object::New(env);
-    bool read_done = false;
     for (auto& t : tries) {
-      int r = TryCancel(ring.get(), t.flags, t.fd, nobody, IORING_OP_NOP, &read_done);
-      flags.Set(t.name, r != -EINVAL);
-      results.Set(t.name, r);
+      int r = pending ? TryCancel(ring.get(), t.flags, t.fd, nobody, IORING_OP_NOP, &read_done) : -EINVAL;
+      // -ETIME (no answer in time) and -EBUSY say nothing: not supported.
+      SetBool(env, flags, t.name, r != -EINVAL && r != -ETIME && r != -EBUSY);
     }
-    out.Set("cancelResults", results);
-    // Drain the cancelled read before the byte it points at goes away.
-    if (!read_done) {
-      ring->CancelAll();
-      Completion c[8];
-      for (int i = 0; i < 100 && !read_done; i++) {
-        ring->Wait();
-        size_t n = ring->Drain(c, 8);
-        for (size_t j = 0; j < n; j++)
-          if (!c[j].cancel && c[j].id == 1) read_done = true;
-      }
+    // Complete the read if it is still pending (ANY did not cancel it: a
+    // kernel before 5.19), with a byte into the pipe; wait a bounded time.
+    if (pending && !read_done) {
+      ssize_t w = write(pipefd[1], "x", 1);
+      (void)w;
+      WaitFor(ring.get(), kPipeReadId, false, 1000, nullptr, &read_done);
     }
-    SyncCancelReg reg;
-    memset(&reg, 0, sizeof(reg));
-    reg.addr = nobody;
-    reg.fd = -1;
-    reg.timeout.tv_sec = -1;
-    reg.timeout.tv_nsec = -1;
-    int sr = sys_io_uring_register(ring->RingFd(), IORING_REGISTER_SYNC_CANCEL, &reg, 1);
-    out.Set("syncCancel", sr != -EINVAL);
-    out.Set("syncCancelResult", sr);
     close(pipefd[0]);
     close(pipefd[1]);
   }
-  out.Set("cancelFlags", flags);
+  SetVal(env, out, "cancelFlags", flags);
   ring->Close();
   return out;
 }
 
 // probeAio(entries) -> { ok, errno?, syscall? }
-Napi::Value ProbeAio(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  Napi::Object out = Napi::Object::New(env);
-  unsigned n = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().Uint32Value() : 1;
+napi_value ProbeAio(napi_env env, napi_callback_info info) {
+  Args<1> a;
+  if (!a.Read(env, info)) return nullptr;
+  napi_value out = Obj(env);
+  if (!out) return nullptr;
+  uint32_t n = 1;
+  if (!ArgUint32(env, a.argv[0], &n)) n = 1;
   aio_context_t ctx = 0;
   int r = sys_io_setup(n, &ctx);
-  out.Set("ok", r == 0);
+  SetBool(env, out, "ok", r == 0);
   if (r < 0) {
-    out.Set("errno", r);
-    out.Set("syscall", "io_setup");
+    SetNum(env, out, "errno", r);
+    SetStr(env, out, "syscall", "io_setup");
   } else {
     sys_io_destroy(ctx);
   }
@@ -182,10 +217,13 @@ Napi::Value ProbeAio(const Napi::CallbackInfo& info) {
 }
 
 // dioAlign(fd) -> { memory, offset, logicalBlockSize, source } (0 if unknown)
-Napi::Value DioAlign(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  int fd = info[0].As<Napi::Number>().Int32Value();
-  Napi::Object out = Napi::Object::New(env);
+napi_value DioAlign(napi_env env, napi_callback_info info) {
+  Args<1> a;
+  if (!a.Read(env, info)) return nullptr;
+  int32_t fd = -1;
+  if (!ArgInt32(env, a.argv[0], &fd)) fd = -1;
+  napi_value out = Obj(env);
+  if (!out) return nullptr;
   struct statx stx;
   memset(&stx, 0, sizeof(stx));
   uint32_t mem = 0, off = 0;
@@ -205,19 +243,21 @@ Napi::Value DioAlign(const Napi::CallbackInfo& info) {
       source = "BLKSSZGET";
     }
   }
-  out.Set("memory", mem);
-  out.Set("offset", off);
-  out.Set("logicalBlockSize", bs);
-  out.Set("source", source);
+  SetNum(env, out, "memory", mem);
+  SetNum(env, out, "offset", off);
+  SetNum(env, out, "logicalBlockSize", bs);
+  SetStr(env, out, "source", source);
   return out;
 }
 
 // addressOf(arrayBuffer) -> base address of its memory, as a number.
-Napi::Value AddressOf(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
+napi_value AddressOf(napi_env env, napi_callback_info info) {
+  Args<1> a;
+  if (!a.Read(env, info)) return nullptr;
   void* data = nullptr;
   size_t len = 0;
-  napi_value v = info[0];
+  napi_value v = a.argv[0];
+  if (!v) return Num(env, -1);
   bool is = false;
   if (napi_is_arraybuffer(env, v, &is) == napi_ok && is) {
     napi_get_arraybuffer_info(env, v, &data, &len);
@@ -232,9 +272,9 @@ Napi::Value AddressOf(const Napi::CallbackInfo& info) {
     napi_get_dataview_info(env, v, &len, &data, &ab, &off);
   } else {
     // SharedArrayBuffer and anything else: ask V8 via a Uint8Array view.
-    return Napi::Number::New(env, -1);
+    return Num(env, -1);
   }
-  return Napi::Number::New(env, static_cast<double>(reinterpret_cast<uintptr_t>(data)));
+  return Num(env, static_cast<double>(reinterpret_cast<uintptr_t>(data)));
 }
 
 }  // namespace daio

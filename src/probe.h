@@ -2,11 +2,12 @@
 // native AIO, O_DIRECT alignment, buffer addresses.
 #pragma once
 
-#include <napi.h>
+#include <node_api.h>
 
 namespace daio {
-Napi::Value ProbeUring(const Napi::CallbackInfo& info);
-Napi::Value ProbeAio(const Napi::CallbackInfo& info);
-Napi::Value DioAlign(const Napi::CallbackInfo& info);
-Napi::Value AddressOf(const Napi::CallbackInfo& info);
+// Raw Node-API callbacks (see napi_util.h).
+napi_value ProbeUring(napi_env env, napi_callback_info info);
+napi_value ProbeAio(napi_env env, napi_callback_info info);
+napi_value DioAlign(napi_env env, napi_callback_info info);
+napi_value AddressOf(napi_env env, napi_callback_info info);
 }  // namespace daio

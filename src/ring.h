@@ -51,18 +51,25 @@ class Ring {
   // Ask the kernel to cancel an operation already submitted. The answer
   // arrives as a Completion with cancel = true. 0 or -errno.
   virtual int PrepCancel(uint64_t id, OpScratch* scratch) = 0;
-  // Hand everything prepared to the kernel with one syscall where possible.
-  // Returns the number of operations accepted or -errno.
+  // Whether PrepCancel stages a request that Submit() hands over (and that
+  // Unsubmitted() counts), or answers at once without staging anything.
+  virtual bool CancelIsStaged() const = 0;
+  // Hand everything staged to the kernel with one syscall where possible.
+  // Staged requests are accepted strictly in the order they were staged.
+  // Returns the number accepted when nothing is left staged. When the kernel
+  // accepted only part (or none) and then refused with a transient error
+  // (EAGAIN, EBUSY, ...), returns that -errno even if some were accepted:
+  // the rest stays staged, and the caller must call Submit() again later.
+  // Unsubmitted() tells how many remain.
   virtual int Submit() = 0;
   // Non-blocking: copy up to `max` completions into `out`.
   virtual size_t Drain(Completion* out, size_t max) = 0;
-  // Blocking: wait until at least one completion is available.
+  // Blocking: wait until at least one completion is available to Drain().
+  // 0 or -errno (EINTR, EAGAIN, EBADR, ...: the caller retries).
   virtual int Wait() = 0;
-  // Best effort: ask the kernel to cancel everything outstanding.
-  virtual void CancelAll() = 0;
   // The eventfd that becomes readable when completions are available.
   virtual int EventFd() const = 0;
-  // Number of operations prepared but not yet accepted by the kernel.
+  // Number of requests staged but not yet accepted by the kernel.
   virtual unsigned Unsubmitted() const = 0;
   virtual void Close() = 0;
 };

@@ -1,9 +1,13 @@
 #include "ring_wrap.h"
 
 #include <string.h>
+#include <time.h>
 #include <uv.h>
 
+#include <string>
+
 #include "aio_ring.h"
+#include "napi_util.h"
 #include "uring_ring.h"
 
 namespace daio {
@@ -13,16 +17,14 @@ std::atomic<int64_t> NativeCounters::live_rings{0};
 
 namespace {
 
-// Fill iov from an ArrayBufferView. Returns false if `v` is not one.
+// Fill data/len from an ArrayBufferView. Returns false if `v` is not one.
 bool ViewSpan(napi_env env, napi_value v, void** data, size_t* len) {
   bool is;
   if (napi_is_typedarray(env, v, &is) == napi_ok && is) {
     napi_typedarray_type type;
     size_t length, offset;
     napi_value ab;
-    if (napi_get_typedarray_info(env, v, &type, &length, data, &ab, &offset) !=
-        napi_ok)
-      return false;
+    if (napi_get_typedarray_info(env, v, &type, &length, data, &ab, &offset) != napi_ok) return false;
     size_t el = 1;
     switch (type) {
       case napi_int16_array:
@@ -53,108 +55,167 @@ bool ViewSpan(napi_env env, napi_value v, void** data, size_t* len) {
   return false;
 }
 
+// Errors after which a retry can succeed: the kernel is short of something
+// for now, a signal arrived, or it reports dropped completions once (EBADR).
+bool Transient(int err) {
+  return err == -EAGAIN || err == -EBUSY || err == -EINTR || err == -EBADR || err == -ETIME;
+}
+
+void SleepMs(long ms) {
+  struct timespec ts = {0, ms * 1000000L};
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+  }
+}
+
 }  // namespace
 
-Napi::Function RingWrap::Init(Napi::Env env) {
-  return DefineClass(env, "Ring",
-                     {
-                         InstanceMethod<&RingWrap::Prep>("prep"),
-                         InstanceMethod<&RingWrap::Cancel>("cancel"),
-                         InstanceMethod<&RingWrap::Submit>("submit"),
-                         InstanceMethod<&RingWrap::Close>("close"),
-                         InstanceMethod<&RingWrap::Stats>("stats"),
-                     });
+napi_value RingWrap::Init(napi_env env) {
+  napi_property_descriptor props[] = {
+      {"prep", nullptr, Prep, nullptr, nullptr, nullptr, napi_default_method, nullptr},
+      {"cancel", nullptr, Cancel, nullptr, nullptr, nullptr, napi_default_method, nullptr},
+      {"submit", nullptr, Submit, nullptr, nullptr, nullptr, napi_default_method, nullptr},
+      {"close", nullptr, Close, nullptr, nullptr, nullptr, napi_default_method, nullptr},
+      {"stats", nullptr, Stats, nullptr, nullptr, nullptr, napi_default_method, nullptr},
+  };
+  napi_value ctor = nullptr;
+  if (napi_define_class(env, "Ring", NAPI_AUTO_LENGTH, New, nullptr, sizeof(props) / sizeof(props[0]), props,
+                        &ctor) != napi_ok)
+    return nullptr;
+  return ctor;
+}
+
+RingWrap::RingWrap(napi_env env, Ring* ring) : env_(env), ring_(ring) {}
+
+RingWrap::~RingWrap() {
+  if (async_context_) napi_async_destroy(env_, async_context_);
+  if (callback_ref_) napi_delete_reference(env_, callback_ref_);
+  if (batch_ref_) napi_delete_reference(env_, batch_ref_);
+  if (wrapper_) napi_delete_reference(env_, wrapper_);
+}
+
+RingWrap* RingWrap::Unwrap(napi_env env, napi_value self) {
+  void* p = nullptr;
+  if (!self || napi_unwrap(env, self, &p) != napi_ok) return nullptr;
+  return static_cast<RingWrap*>(p);
 }
 
 // new Ring(backend: 'io_uring' | 'libaio', entries, batch: Float64Array, cb)
-// Throws an Error with errno/syscall if the kernel refuses the ring.
-RingWrap::RingWrap(const Napi::CallbackInfo& info)
-    : Napi::ObjectWrap<RingWrap>(info), env_(info.Env()) {
-  Napi::Env env = info.Env();
-  if (info.Length() < 4 || !info[0].IsString() || !info[1].IsNumber() ||
-      !info[2].IsTypedArray() || !info[3].IsFunction()) {
-    Napi::TypeError::New(env, "Ring(backend, entries, batch, callback)")
-        .ThrowAsJavaScriptException();
-    return;
+// Throws an Error with errno/syscall if the kernel refuses the ring. Nothing
+// is counted or wrapped unless the ring exists.
+napi_value RingWrap::New(napi_env env, napi_callback_info info) {
+  Args<4> a;
+  if (!a.Read(env, info)) return nullptr;
+  napi_value target = nullptr;
+  if (napi_get_new_target(env, info, &target) != napi_ok || !target) {
+    ThrowError(env, "Ring must be called with new", true);
+    return nullptr;
   }
-  std::string backend = info[0].As<Napi::String>().Utf8Value();
-  unsigned entries = info[1].As<Napi::Number>().Uint32Value();
-  Napi::TypedArray ta = info[2].As<Napi::TypedArray>();
-  if (ta.TypedArrayType() != napi_float64_array || ta.ElementLength() < 2) {
-    Napi::TypeError::New(env, "batch must be a Float64Array")
-        .ThrowAsJavaScriptException();
-    return;
+  char backend[32] = {0};
+  size_t blen = 0;
+  uint32_t entries = 0;
+  bool is_ta = false;
+  napi_valuetype cbtype = napi_undefined;
+  napi_typedarray_type tat = napi_int8_array;
+  size_t ta_len = 0;
+  void* ta_data = nullptr;
+  napi_value ab;
+  size_t ta_off = 0;
+  if (a.argc < 4 || napi_get_value_string_utf8(env, a.argv[0], backend, sizeof(backend), &blen) != napi_ok ||
+      !ArgUint32(env, a.argv[1], &entries) || napi_is_typedarray(env, a.argv[2], &is_ta) != napi_ok || !is_ta ||
+      napi_typeof(env, a.argv[3], &cbtype) != napi_ok || cbtype != napi_function) {
+    ThrowError(env, "Ring(backend, entries, batch, callback)", true);
+    return nullptr;
   }
-  Napi::Float64Array batch = info[2].As<Napi::Float64Array>();
-  batch_ = batch.Data();
-  batch_pairs_ = batch.ElementLength() / 2;
-  batch_ref_ = Napi::Persistent(batch);
-  scratch_.resize(batch_pairs_);
-  // The callback lives as a property of the wrapper object, not as a strong
-  // persistent: a context the program dropped (and that has nothing in
-  // flight) can then be collected, and its ring closed by the finalizer.
-  info.This().As<Napi::Object>().Set("onBatch", info[3]);
+  if (napi_get_typedarray_info(env, a.argv[2], &tat, &ta_len, &ta_data, &ab, &ta_off) != napi_ok ||
+      tat != napi_float64_array || ta_len < 2) {
+    ThrowError(env, "batch must be a Float64Array", true);
+    return nullptr;
+  }
 
   int err = 0;
   const char* syscall_name = "";
   Ring* r = nullptr;
-  if (backend == "io_uring") {
+  std::string name(backend, blen);
+  if (name == "io_uring") {
     r = UringRing::Create(entries, &err, &syscall_name);
-  } else if (backend == "libaio") {
+  } else if (name == "libaio") {
     r = AioRing::Create(entries, &err, &syscall_name);
   } else {
-    Napi::TypeError::New(env, "unknown backend " + backend)
-        .ThrowAsJavaScriptException();
-    return;
+    ThrowError(env, ("unknown backend " + name).c_str(), true);
+    return nullptr;
   }
   if (!r) {
-    Napi::Error e = Napi::Error::New(env, strerror(-err));
-    e.Set("errno", Napi::Number::New(env, err));
-    e.Set("syscall", Napi::String::New(env, syscall_name));
-    e.ThrowAsJavaScriptException();
-    return;
+    ThrowError(env, strerror(-err), false, err, syscall_name);
+    return nullptr;
   }
-  ring_.reset(r);
+  std::unique_ptr<RingWrap> w(new RingWrap(env, r));
+  w->batch_ = static_cast<double*>(ta_data);
+  w->batch_pairs_ = ta_len / 2;
+  w->scratch_.resize(w->batch_pairs_);
+  // The callback lives as a property of the wrapper object, not as a strong
+  // persistent: a context the program dropped (and that has nothing in
+  // flight) can then be collected, and its ring closed by the finalizer.
+  // The weak reference reads it without running JS (getters could).
+  napi_value resource = Obj(env), resource_name = nullptr;
+  if (napi_set_named_property(env, a.self, "onBatch", a.argv[3]) != napi_ok ||
+      napi_create_reference(env, a.argv[3], 0, &w->callback_ref_) != napi_ok ||
+      napi_create_reference(env, a.argv[2], 1, &w->batch_ref_) != napi_ok || !resource ||
+      napi_create_string_utf8(env, "direct-aio:ring", NAPI_AUTO_LENGTH, &resource_name) != napi_ok ||
+      napi_async_init(env, resource, resource_name, &w->async_context_) != napi_ok) {
+    w->ring_->Close();
+    return nullptr;
+  }
   uv_loop_t* loop = nullptr;
-  napi_get_uv_event_loop(env, &loop);
-  poller_.reset(new CompletionPoller(env, loop, ring_->EventFd(), OnReadable,
-                                     OnEnvCleanup, this));
-  if (poller_->Start() != 0) {
-    ring_->Close();
-    ring_.reset();
-    Napi::Error e = Napi::Error::New(env, "cannot watch the completion eventfd");
-    e.Set("errno", Napi::Number::New(env, -EINVAL));
-    e.Set("syscall", Napi::String::New(env, "uv_poll_start"));
-    e.ThrowAsJavaScriptException();
-    return;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok || !loop) {
+    w->ring_->Close();
+    return nullptr;
   }
-  async_context_.reset(new Napi::AsyncContext(env, "direct-aio:ring"));
-  // A weak reference: the function stays alive through the wrapper's
-  // onBatch property, and is read without running JS (getters could).
-  napi_create_reference(env, info[3], 0, &callback_ref_);
+  w->poller_.reset(new CompletionPoller(env, loop, w->ring_->EventFd(), OnReadable, OnEnvCleanup, w.get()));
+  if (w->poller_->Start() != 0) {
+    w->poller_->Close();
+    w->ring_->Close();
+    ThrowError(env, "cannot watch the completion eventfd", false, -EINVAL, "uv_poll_start");
+    return nullptr;
+  }
+  if (napi_wrap(env, a.self, w.get(), Finalize, nullptr, &w->wrapper_) != napi_ok) {
+    w->poller_->Close();
+    w->ring_->Close();
+    return nullptr;
+  }
+  w->counted_ = true;
   NativeCounters::live_rings++;
+  w.release();
+  return a.self;
 }
 
-RingWrap::~RingWrap() {
-  // Reached only with nothing outstanding: the wrapper holds a strong
-  // reference to itself while the kernel has work (UpdateLiveness).
-  if (!closed_) {
-    if (!pending_.empty()) DrainBlocking();
-    Teardown();
-  }
-  if (callback_ref_) napi_delete_reference(env_, callback_ref_);
+void RingWrap::Finalize(napi_env, void* data, void*) {
+  // Reached with nothing outstanding (the wrapper holds a strong reference
+  // to itself while the kernel has work), or at environment teardown.
+  RingWrap* w = static_cast<RingWrap*>(data);
+  w->Shutdown();
+  delete w;
+}
+
+void RingWrap::Ref() {
+  uint32_t n;
+  if (wrapper_) napi_reference_ref(env_, wrapper_, &n);
+}
+
+void RingWrap::Unref() {
+  uint32_t n;
+  if (wrapper_) napi_reference_unref(env_, wrapper_, &n);
 }
 
 void RingWrap::UpdateLiveness(size_t before) {
   size_t now = Outstanding();
   if (before == 0 && now > 0) {
-    poller_->Ref();
+    if (poller_) poller_->Ref();
     if (!self_ref_) {
       Ref();
       self_ref_ = true;
     }
   } else if (before > 0 && now == 0) {
-    poller_->Unref();
+    if (poller_) poller_->Unref();
     if (self_ref_) {
       self_ref_ = false;
       Unref();
@@ -162,50 +223,71 @@ void RingWrap::UpdateLiveness(size_t before) {
   }
 }
 
+void RingWrap::SyncStaged() {
+  if (!ring_) return;
+  while (staged_.size() > ring_->Unsubmitted()) {
+    Staged s = staged_.front();
+    staged_.pop_front();
+    if (s.cancel) continue;
+    auto it = pending_.find(s.id);
+    if (it != pending_.end() && !it->second->in_kernel) {
+      it->second->in_kernel = true;
+      in_kernel_++;
+    }
+  }
+}
+
 // prep(id, kind, fd, position, view, byteOffset, byteLength) -> 0 | -errno
 // prep(id, kind, fd, position, views[])                      -> 0 | -errno
 // Nothing reaches the kernel until submit().
-Napi::Value RingWrap::Prep(const Napi::CallbackInfo& info) {
-  napi_env env = info.Env();
-  if (closed_) return Napi::Number::New(env, -EBADF);
-  uint64_t id = static_cast<uint64_t>(info[0].As<Napi::Number>().DoubleValue());
-  uint32_t kind = info[1].As<Napi::Number>().Uint32Value();
-  int fd = info[2].As<Napi::Number>().Int32Value();
-  int64_t position = info[3].As<Napi::Number>().Int64Value();
-  if (pending_.count(id)) return Napi::Number::New(env, -EEXIST);
+napi_value RingWrap::Prep(napi_env env, napi_callback_info info) {
+  Args<7> a;
+  if (!a.Read(env, info)) return nullptr;
+  RingWrap* w = Unwrap(env, a.self);
+  if (!w) return nullptr;
+  if (w->closed_) return Num(env, -EBADF);
+  double idd;
+  uint32_t kind;
+  int32_t fd;
+  int64_t position;
+  if (!ArgDouble(env, a.argv[0], &idd) || !ArgUint32(env, a.argv[1], &kind) || !ArgInt32(env, a.argv[2], &fd) ||
+      !ArgInt64(env, a.argv[3], &position) || idd < 0 || kind > OP_FDATASYNC)
+    return Num(env, -EINVAL);
+  uint64_t id = static_cast<uint64_t>(idd);
+  if (w->pending_.count(id)) return Num(env, -EEXIST);
 
   std::unique_ptr<PendingOp> op(new PendingOp());
   if (kind == OP_READ || kind == OP_WRITE) {
-    napi_value target = info[4];
+    napi_value target = a.argv[4];
+    if (!target) return Num(env, -EFAULT);
     bool is_array = false;
-    napi_is_array(env, target, &is_array);
+    if (napi_is_array(env, target, &is_array) != napi_ok) return nullptr;
     if (is_array) {
       uint32_t n = 0;
-      napi_get_array_length(env, target, &n);
+      if (napi_get_array_length(env, target, &n) != napi_ok) return nullptr;
       op->iov.resize(n);
       for (uint32_t i = 0; i < n; i++) {
         napi_value el;
-        napi_get_element(env, target, i, &el);
+        if (napi_get_element(env, target, i, &el) != napi_ok) return nullptr;
         void* data;
         size_t len;
-        if (!ViewSpan(env, el, &data, &len))
-          return Napi::Number::New(env, -EFAULT);
+        if (!ViewSpan(env, el, &data, &len)) return Num(env, -EFAULT);
         op->iov[i].iov_base = data;
         op->iov[i].iov_len = len;
       }
     } else {
       void* data;
       size_t len;
-      if (!ViewSpan(env, target, &data, &len))
-        return Napi::Number::New(env, -EFAULT);
-      size_t off = info[5].As<Napi::Number>().Int64Value();
-      size_t count = info[6].As<Napi::Number>().Int64Value();
-      if (off > len || count > len - off) return Napi::Number::New(env, -EFAULT);
+      int64_t off, count;
+      if (!ViewSpan(env, target, &data, &len)) return Num(env, -EFAULT);
+      if (!ArgInt64(env, a.argv[5], &off) || !ArgInt64(env, a.argv[6], &count) || off < 0 || count < 0 ||
+          static_cast<size_t>(off) > len || static_cast<size_t>(count) > len - static_cast<size_t>(off))
+        return Num(env, -EFAULT);
       op->iov.resize(1);
       op->iov[0].iov_base = static_cast<char*>(data) + off;
-      op->iov[0].iov_len = count;
+      op->iov[0].iov_len = static_cast<size_t>(count);
     }
-    napi_create_reference(env, target, 1, &op->ref);
+    if (napi_create_reference(env, target, 1, &op->ref) != napi_ok) return nullptr;
   }
   Op o;
   o.id = id;
@@ -215,46 +297,66 @@ Napi::Value RingWrap::Prep(const Napi::CallbackInfo& info) {
   o.iov = op->iov.data();
   o.iovcnt = static_cast<uint32_t>(op->iov.size());
   o.scratch = &op->scratch;
-  int r = ring_->Prep(o);
+  int r = w->ring_->Prep(o);
   if (r < 0) {
     if (op->ref) napi_delete_reference(env, op->ref);
-    return Napi::Number::New(env, r);
+    w->SyncStaged();  // Prep may have submitted earlier entries for room
+    return Num(env, r);
   }
-  size_t before = Outstanding();
-  pending_.emplace(id, std::move(op));
+  size_t before = w->Outstanding();
+  w->pending_.emplace(id, std::move(op));
+  w->staged_.push_back(Staged{id, false});
+  w->SyncStaged();
   NativeCounters::live_ops++;
-  UpdateLiveness(before);
-  return Napi::Number::New(env, 0);
+  w->UpdateLiveness(before);
+  return Num(env, 0);
 }
 
 // cancel(id) -> 0 (a cancel result will arrive) | -ENOENT (not in flight)
-Napi::Value RingWrap::Cancel(const Napi::CallbackInfo& info) {
-  napi_env env = info.Env();
-  if (closed_) return Napi::Number::New(env, -EBADF);
-  uint64_t id = static_cast<uint64_t>(info[0].As<Napi::Number>().DoubleValue());
-  auto it = pending_.find(id);
-  if (it == pending_.end()) return Napi::Number::New(env, -ENOENT);
-  if (it->second->cancel_sent) return Napi::Number::New(env, -EALREADY);
-  size_t before = Outstanding();
-  int r = ring_->PrepCancel(id, &it->second->scratch);
-  if (r < 0) return Napi::Number::New(env, r);
+napi_value RingWrap::Cancel(napi_env env, napi_callback_info info) {
+  Args<1> a;
+  if (!a.Read(env, info)) return nullptr;
+  RingWrap* w = Unwrap(env, a.self);
+  if (!w) return nullptr;
+  if (w->closed_) return Num(env, -EBADF);
+  double idd;
+  if (!ArgDouble(env, a.argv[0], &idd) || idd < 0) return Num(env, -EINVAL);
+  uint64_t id = static_cast<uint64_t>(idd);
+  auto it = w->pending_.find(id);
+  if (it == w->pending_.end()) return Num(env, -ENOENT);
+  if (it->second->cancel_sent) return Num(env, -EALREADY);
+  size_t before = w->Outstanding();
+  int r = w->ring_->PrepCancel(id, &it->second->scratch);
+  if (r < 0) {
+    w->SyncStaged();
+    return Num(env, r);
+  }
   it->second->cancel_sent = true;
-  cancels_in_flight_++;
-  UpdateLiveness(before);
-  return Napi::Number::New(env, 0);
+  w->cancels_in_flight_++;
+  if (w->ring_->CancelIsStaged()) w->staged_.push_back(Staged{id, true});
+  w->SyncStaged();
+  w->UpdateLiveness(before);
+  return Num(env, 0);
 }
 
-// submit() -> number accepted | -errno
-Napi::Value RingWrap::Submit(const Napi::CallbackInfo& info) {
-  if (closed_) return Napi::Number::New(info.Env(), -EBADF);
-  int r = ring_->Submit();
-  if (r > 0) submitted_total_ += r;
-  return Napi::Number::New(info.Env(), r);
+// submit() -> number accepted, or -errno with requests still staged (EAGAIN,
+// EBUSY, ...: call again later; see Ring::Submit in ring.h).
+napi_value RingWrap::Submit(napi_env env, napi_callback_info info) {
+  Args<0> a;
+  if (!a.Read(env, info)) return nullptr;
+  RingWrap* w = Unwrap(env, a.self);
+  if (!w) return nullptr;
+  if (w->closed_) return Num(env, -EBADF);
+  int r = w->ring_->Submit();
+  w->SyncStaged();
+  return Num(env, r);
 }
 
 void RingWrap::Retire(PendingOp* op) {
   if (op->ref) napi_delete_reference(env_, op->ref);
   op->ref = nullptr;
+  if (op->in_kernel && in_kernel_ > 0) in_kernel_--;
+  op->in_kernel = false;
   NativeCounters::live_ops--;
 }
 
@@ -268,9 +370,6 @@ void RingWrap::Dispatch() {
   uint64_t counter;
   ssize_t rd = read(ring_->EventFd(), &counter, sizeof(counter));
   (void)rd;
-  // Raw napi_* calls with status checks only: during environment teardown
-  // (worker.terminate()) this can run when JS no longer can, and the
-  // throwing node-addon-api wrappers would abort the process.
   napi_handle_scope scope;
   if (napi_open_handle_scope(env_, &scope) != napi_ok) return;
   dispatching_ = true;
@@ -289,7 +388,6 @@ void RingWrap::Dispatch() {
           Retire(it->second.get());
           pending_.erase(it);
         }
-        completed_total_++;
         batch_[2 * i] = static_cast<double>(c.id);
       }
       batch_[2 * i + 1] = static_cast<double>(c.res);
@@ -300,13 +398,11 @@ void RingWrap::Dispatch() {
     if (!was_ref) Ref();
     UpdateLiveness(before);
     napi_value cb = nullptr, recv, argv[1], result;
-    bool can_run = napi_get_reference_value(env_, callback_ref_, &cb) == napi_ok &&
-                   cb != nullptr && napi_get_global(env_, &recv) == napi_ok &&
+    bool can_run = napi_get_reference_value(env_, callback_ref_, &cb) == napi_ok && cb != nullptr &&
+                   napi_get_global(env_, &recv) == napi_ok &&
                    napi_create_double(env_, static_cast<double>(n), &argv[0]) == napi_ok;
     if (can_run) {
-      napi_status st = napi_make_callback(
-          env_, static_cast<napi_async_context>(*async_context_), recv, cb, 1,
-          argv, &result);
+      napi_status st = napi_make_callback(env_, async_context_, recv, cb, 1, argv, &result);
       if (st != napi_ok) {
         bool pending = false;
         napi_is_exception_pending(env_, &pending);
@@ -328,18 +424,26 @@ void RingWrap::Dispatch() {
 
 void RingWrap::DrainBlocking() {
   if (!ring_) return;
-  ring_->Submit();
-  ring_->CancelAll();
-  while (Outstanding() > 0) {
-    size_t n = ring_->Drain(scratch_.data(), batch_pairs_);
-    if (n == 0) {
-      if (ring_->Unsubmitted() > 0 && ring_->Submit() < 0) {
-        // Could not hand them over; they never reached the kernel.
-        break;
-      }
-      if (ring_->Wait() < 0) break;
-      continue;
+  // Ask the kernel to cancel what it holds, one request per id: every kernel
+  // with io_uring knows that form (cancel flags need 5.19).
+  for (auto& kv : pending_) {
+    PendingOp* op = kv.second.get();
+    if (op->cancel_sent) continue;
+    if (ring_->PrepCancel(kv.first, &op->scratch) == 0) {
+      op->cancel_sent = true;
+      cancels_in_flight_++;
+      if (ring_->CancelIsStaged()) staged_.push_back(Staged{kv.first, true});
     }
+    SyncStaged();
+  }
+  // Wait until every operation the kernel accepted has completed. Staged
+  // ones are handed over too (their cancels follow them); if the kernel
+  // keeps refusing them and nothing else is in the kernel, they never
+  // reached it and may be released.
+  const int kStagedRetries = 200;
+  int staged_failures = 0;
+  for (;;) {
+    size_t n = ring_->Drain(scratch_.data(), batch_pairs_);
     for (size_t i = 0; i < n; i++) {
       const Completion& c = scratch_[i];
       if (c.cancel) {
@@ -352,60 +456,82 @@ void RingWrap::DrainBlocking() {
         pending_.erase(it);
       }
     }
+    if (n > 0) continue;
+    if (ring_->Unsubmitted() > 0 && staged_failures < kStagedRetries) {
+      int r = ring_->Submit();
+      SyncStaged();
+      if (ring_->Unsubmitted() > 0) {
+        if (!Transient(r)) staged_failures = kStagedRetries;
+        else if (in_kernel_ == 0) {
+          staged_failures++;
+          SleepMs(1);
+          continue;
+        }
+      }
+    }
+    if (in_kernel_ == 0) break;
+    int r = ring_->Wait();
+    if (r < 0) {
+      if (!Transient(r)) break;  // the ring is unusable: Shutdown leaks what is in the kernel
+      SleepMs(1);
+    }
   }
 }
 
-void RingWrap::Teardown() {
+void RingWrap::Shutdown() {
   if (closed_) return;
+  DrainBlocking();
   closed_ = true;
   if (poller_) poller_->Close();
   if (ring_) ring_->Close();
-  // Ops still listed here never reached the kernel (submit failed).
-  for (auto& kv : pending_) Retire(kv.second.get());
+  for (auto& kv : pending_) {
+    if (kv.second->in_kernel) {
+      // The kernel may still write through this buffer: never release it.
+      // Its reference (and the iovec array) are leaked on purpose and it
+      // stays counted in liveOps.
+      kv.second.release();
+    } else {
+      Retire(kv.second.get());  // staged, never accepted by the kernel
+    }
+  }
   pending_.clear();
+  staged_.clear();
+  in_kernel_ = 0;
   cancels_in_flight_ = 0;
   if (self_ref_) {
     self_ref_ = false;
     Unref();
   }
-  NativeCounters::live_rings--;
-}
-
-// close(): waits (blocking) for anything still outstanding. The JS layer
-// drains first, so normally nothing is.
-Napi::Value RingWrap::Close(const Napi::CallbackInfo& info) {
-  if (!closed_) {
-    DrainBlocking();
-    Teardown();
+  if (counted_) {
+    counted_ = false;
+    NativeCounters::live_rings--;
   }
-  return info.Env().Undefined();
 }
 
-void RingWrap::OnEnvCleanup(void* arg) {
-  RingWrap* self = static_cast<RingWrap*>(arg);
-  if (self->closed_) return;
-  // Buffers belong to an isolate that is going away: the kernel must be done
-  // with them before this returns. No JS runs from here on.
-  self->DrainBlocking();
-  self->closed_ = true;
-  if (self->poller_) self->poller_->Close();
-  if (self->ring_) self->ring_->Close();
-  for (auto& kv : self->pending_) self->Retire(kv.second.get());
-  self->pending_.clear();
-  self->cancels_in_flight_ = 0;
-  NativeCounters::live_rings--;
+// close(): waits (blocking) for anything still in the kernel. The JS layer
+// drains first, so normally nothing is.
+napi_value RingWrap::Close(napi_env env, napi_callback_info info) {
+  Args<0> a;
+  if (!a.Read(env, info)) return nullptr;
+  RingWrap* w = Unwrap(env, a.self);
+  if (w) w->Shutdown();
+  return nullptr;
 }
 
-Napi::Value RingWrap::Stats(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("backend", Napi::String::New(env, ring_ ? ring_->Name() : "closed"));
-  o.Set("pending", Napi::Number::New(env, static_cast<double>(pending_.size())));
-  o.Set("cancels", Napi::Number::New(env, static_cast<double>(cancels_in_flight_)));
-  o.Set("submitted", Napi::Number::New(env, static_cast<double>(submitted_total_)));
-  o.Set("completed", Napi::Number::New(env, static_cast<double>(completed_total_)));
-  o.Set("liveOps", Napi::Number::New(env, static_cast<double>(NativeCounters::live_ops.load())));
-  o.Set("liveRings", Napi::Number::New(env, static_cast<double>(NativeCounters::live_rings.load())));
+// Buffers belong to an isolate that is going away: the kernel must be done
+// with them before this returns. No JS runs from here on.
+void RingWrap::OnEnvCleanup(void* self) { static_cast<RingWrap*>(self)->Shutdown(); }
+
+// stats() -> { pending, liveOps, liveRings }
+napi_value RingWrap::Stats(napi_env env, napi_callback_info info) {
+  Args<0> a;
+  if (!a.Read(env, info)) return nullptr;
+  RingWrap* w = Unwrap(env, a.self);
+  if (!w) return nullptr;
+  napi_value o = Obj(env);
+  SetNum(env, o, "pending", static_cast<double>(w->pending_.size()));
+  SetNum(env, o, "liveOps", static_cast<double>(NativeCounters::live_ops.load()));
+  SetNum(env, o, "liveRings", static_cast<double>(NativeCounters::live_rings.load()));
   return o;
 }
 

@@ -1,10 +1,13 @@
-// N-API glue for a Ring: type checks, buffer references, and delivery of
+// Node-API glue for a Ring: type checks, buffer references, and delivery of
 // completion batches to JS. Policy (queueing, cancellation, errors) is JS's.
+// Raw napi_* calls only (see napi_util.h): every entry point survives an
+// environment that can no longer run JS.
 #pragma once
 
-#include <napi.h>
+#include <node_api.h>
 
 #include <atomic>
+#include <deque>
 #include <memory>
 #include <unordered_map>
 #include <vector>
@@ -14,55 +17,78 @@
 
 namespace daio {
 
-// One submitted operation. It owns everything the kernel reads or writes
-// through: a strong reference to the JS buffer(s), and the iovec array.
+// One operation staged or submitted. It owns everything the kernel reads or
+// writes through: a strong reference to the JS buffer(s), and the iovec array.
 struct PendingOp {
   napi_ref ref = nullptr;
   std::vector<struct iovec> iov;
   OpScratch scratch;
   bool cancel_sent = false;
+  // Accepted by the kernel: released only once its completion is seen.
+  bool in_kernel = false;
 };
 
-class RingWrap : public Napi::ObjectWrap<RingWrap> {
+class RingWrap {
  public:
-  static Napi::Function Init(Napi::Env env);
-  explicit RingWrap(const Napi::CallbackInfo& info);
-  ~RingWrap() override;
+  // The Ring constructor function, or nullptr.
+  static napi_value Init(napi_env env);
+
+  ~RingWrap();
 
  private:
-  Napi::Value Prep(const Napi::CallbackInfo& info);
-  Napi::Value Cancel(const Napi::CallbackInfo& info);
-  Napi::Value Submit(const Napi::CallbackInfo& info);
-  Napi::Value Close(const Napi::CallbackInfo& info);
-  Napi::Value Stats(const Napi::CallbackInfo& info);
+  RingWrap(napi_env env, Ring* ring);
+
+  static napi_value New(napi_env env, napi_callback_info info);
+  static napi_value Prep(napi_env env, napi_callback_info info);
+  static napi_value Cancel(napi_env env, napi_callback_info info);
+  static napi_value Submit(napi_env env, napi_callback_info info);
+  static napi_value Close(napi_env env, napi_callback_info info);
+  static napi_value Stats(napi_env env, napi_callback_info info);
+  static void Finalize(napi_env env, void* data, void* hint);
+  static RingWrap* Unwrap(napi_env env, napi_value self);
 
   static void OnReadable(void* self);
   static void OnEnvCleanup(void* self);
   void Dispatch();
   void Retire(PendingOp* op);
+  void Ref();
+  void Unref();
   void UpdateLiveness(size_t before);
-  // Cancel everything, wait for every completion without calling JS, then
-  // free the ring. Used by close() with work outstanding and at env exit.
+  // Mark staged requests the kernel has accepted since the last call.
+  void SyncStaged();
+  // The one teardown path (close(), environment exit, finalizer): cancel
+  // everything, wait without calling JS until the kernel has completed every
+  // operation it accepted, then free the ring. Operations the kernel never
+  // accepted are released; none it accepted is released before its
+  // completion (if the ring fails for good while some are in the kernel,
+  // their buffers are leaked instead).
+  void Shutdown();
   void DrainBlocking();
-  void Teardown();
   size_t Outstanding() const { return pending_.size() + cancels_in_flight_; }
 
+  struct Staged {
+    uint64_t id;
+    bool cancel;
+  };
+
   napi_env env_;
+  napi_ref wrapper_ = nullptr;  // weak, or strong while work is outstanding
   std::unique_ptr<Ring> ring_;
   std::unique_ptr<CompletionPoller> poller_;
   std::unordered_map<uint64_t, std::unique_ptr<PendingOp>> pending_;
+  std::deque<Staged> staged_;  // staged, in order, not yet accepted
+  size_t in_kernel_ = 0;       // ops accepted whose completion is not seen yet
   size_t cancels_in_flight_ = 0;
-  Napi::Reference<Napi::Float64Array> batch_ref_;
+  napi_ref batch_ref_ = nullptr;
   double* batch_ = nullptr;
   size_t batch_pairs_ = 0;
   std::vector<Completion> scratch_;
-  std::unique_ptr<Napi::AsyncContext> async_context_;
+  napi_async_context async_context_ = nullptr;
+  napi_ref callback_ref_ = nullptr;
   bool dispatching_ = false;
   bool closed_ = false;
-  napi_ref callback_ref_ = nullptr;
   bool self_ref_ = false;
-  uint64_t submitted_total_ = 0;
-  uint64_t completed_total_ = 0;
+  bool counted_ = false;  // counted in live_rings
 };
 
 // Live native allocations, for leak checks (stats().native).

@@ -116,25 +116,24 @@ void UringRing::Close() {
 }
 
 struct io_uring_sqe* UringRing::GetSqe() {
-  unsigned head = LoadAcquire(sq_head_);
-  if (sq_local_tail_ - head >= sq_entries_) {
-    // The SQ is full of prepared entries: hand them over to make room.
-    if (Submit() <= 0) return nullptr;
-    head = LoadAcquire(sq_head_);
-    if (sq_local_tail_ - head >= sq_entries_) return nullptr;
+  if (sq_local_tail_ - LoadAcquire(sq_head_) >= sq_entries_) {
+    // The SQ is full of staged entries: hand them over to make room. A
+    // transient refusal leaves them staged; the caller sees -EBUSY.
+    Submit();
+    if (sq_local_tail_ - LoadAcquire(sq_head_) >= sq_entries_) return nullptr;
   }
   unsigned idx = sq_local_tail_ & *sq_mask_;
   struct io_uring_sqe* sqe = &sqes_[idx];
   memset(sqe, 0, sizeof(*sqe));
   sq_array_[idx] = idx;
   sq_local_tail_++;
-  StoreRelease(sq_tail_, sq_local_tail_);
   unsubmitted_++;
   return sqe;
 }
 
 int UringRing::Prep(const Op& op) {
   if (fd_ < 0) return -EBADF;
+  if (op.kind > OP_FDATASYNC) return -EINVAL;
   struct io_uring_sqe* sqe = GetSqe();
   if (!sqe) return -EBUSY;
   sqe->fd = op.fd;
@@ -153,17 +152,10 @@ int UringRing::Prep(const Op& op) {
       }
       sqe->off = static_cast<uint64_t>(op.position);
       break;
-    case OP_FSYNC:
-    case OP_FDATASYNC:
+    default:  // OP_FSYNC, OP_FDATASYNC
       sqe->opcode = IORING_OP_FSYNC;
       sqe->fsync_flags = op.kind == OP_FDATASYNC ? IORING_FSYNC_DATASYNC : 0;
       break;
-    default:
-      // Undo: turn the slot into a NOP that reports EINVAL would be odd;
-      // prepare a NOP and let the caller see the error synchronously.
-      sqe->opcode = IORING_OP_NOP;
-      sqe->user_data = kInternalTag;
-      return -EINVAL;
   }
   return 0;
 }
@@ -179,27 +171,22 @@ int UringRing::PrepCancel(uint64_t id, OpScratch*) {
   return 0;
 }
 
-void UringRing::CancelAll() {
-  if (fd_ < 0) return;
-  struct io_uring_sqe* sqe = GetSqe();
-  if (!sqe) return;
-  sqe->opcode = IORING_OP_ASYNC_CANCEL;
-  sqe->fd = -1;
-  sqe->cancel_flags = IORING_ASYNC_CANCEL_ANY | IORING_ASYNC_CANCEL_ALL;
-  sqe->user_data = kInternalTag;
-  Submit();
-}
-
 int UringRing::Submit() {
   if (fd_ < 0) return -EBADF;
+  if (unsubmitted_ == 0) return 0;
+  // Publish every staged SQE at once; the kernel reads head..tail.
+  StoreRelease(sq_tail_, sq_local_tail_);
   int total = 0;
   while (unsubmitted_ > 0) {
     int r = sys_io_uring_enter(fd_, unsubmitted_, 0, 0);
     if (r == -EINTR) continue;
-    if (r < 0) return total > 0 ? total : r;
-    if (r == 0) break;
-    unsubmitted_ -= static_cast<unsigned>(r);
-    total += r;
+    if (r < 0) return r;  // what is left stays staged (see ring.h)
+    // A refused SQE counts as consumed: it completes with an error CQE.
+    unsigned consumed = static_cast<unsigned>(r);
+    if (consumed > unsubmitted_) consumed = unsubmitted_;
+    if (consumed == 0) return -EAGAIN;
+    unsubmitted_ -= consumed;
+    total += static_cast<int>(consumed);
   }
   return total;
 }
@@ -238,10 +225,7 @@ size_t UringRing::Drain(Completion* out, size_t max) {
 int UringRing::Wait() {
   if (fd_ < 0) return -EBADF;
   if (*cq_head_ != LoadAcquire(cq_tail_)) return 0;
-  int r;
-  do {
-    r = sys_io_uring_enter(fd_, 0, 1, IORING_ENTER_GETEVENTS);
-  } while (r == -EINTR);
+  int r = sys_io_uring_enter(fd_, 0, 1, IORING_ENTER_GETEVENTS);
   return r < 0 ? r : 0;
 }
 

@@ -17,15 +17,17 @@ class UringRing : public Ring {
   const char* Name() const override { return "io_uring"; }
   int Prep(const Op& op) override;
   int PrepCancel(uint64_t id, OpScratch* scratch) override;
+  bool CancelIsStaged() const override { return true; }
   int Submit() override;
   size_t Drain(Completion* out, size_t max) override;
   int Wait() override;
-  void CancelAll() override;
   int EventFd() const override { return efd_; }
   unsigned Unsubmitted() const override { return unsubmitted_; }
   void Close() override;
 
-  // Lower-level access used by the kernel probe.
+  // Lower-level access used by the kernel probe. The SQE is zeroed and
+  // counted as staged; the kernel sees it only at the next Submit(), which
+  // publishes the SQ tail (so it is never read half filled).
   struct io_uring_sqe* GetSqe();
   int RingFd() const { return fd_; }
   uint32_t Features() const { return features_; }
