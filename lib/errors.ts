@@ -2,6 +2,7 @@
 // already match on: fs errors (code/errno/syscall/path), argument errors
 // (ERR_INVALID_ARG_TYPE, ERR_OUT_OF_RANGE, ...), and AbortError.
 import * as util from 'node:util'
+import { EINVAL } from './sys-constants'
 
 export type Syscall = 'read' | 'write' | 'fsync' | 'fdatasync' | 'open' | 'close' | 'fstat' | 'ftruncate' | string
 
@@ -137,7 +138,7 @@ export function backendUnavailable(name: string, reason: string): Error & CodedE
 export function misaligned(syscall: Syscall, path: string, what: string, value: number, alignment: number): ErrnoError {
   const shown = what === 'buffer address' ? `0x${value.toString(16)}` : String(value)
   return errnoError(
-    -22,
+    EINVAL,
     syscall,
     path,
     `O_DIRECT needs the ${what} to be a multiple of ${alignment}; got ${shown}` +

@@ -10,20 +10,22 @@
  *
  * @packageDocumentation
  */
-export { open, DirectFileHandle } from './file'
-export type { OpenOptions, IoOptions, ReadOptions, WriteOptions, ReadResult, WriteResult, ReadvResult, WritevResult } from './file'
-export { IoContext } from './context'
-export type { IoContextOptions, GroupOp, GroupOptions } from './context'
+export { open } from './api/open'
+export { DirectFileHandle } from './api/file'
+export type { OpenOptions, IoOptions, ReadOptions, WriteOptions, ReadResult, WriteResult, ReadvResult, WritevResult } from './api/types'
+export { IoContext } from './api/context'
+export type { IoContextOptions, GroupOp, GroupOptions } from './api/types'
 export { allocAligned, isAligned, alignUp, alignDown } from './aligned'
 export type { AllocAlignedOptions } from './aligned'
 export { AbortError } from './errors'
 export type { AbortStage, ErrnoError } from './errors'
-export { capabilities, alignment } from './kernel'
-export type { Capabilities } from './kernel'
-export type { IoStats } from './stats'
-export type { BackendName } from './backends/backend'
-// Built on the public DirectFileHandle surface (lib/api/); keep these last:
-// those modules import the exports above from this file.
+export { capabilities } from './platform/capabilities'
+export { alignment } from './platform/alignment'
+export type { Capabilities } from './platform/capabilities'
+export type { IoStats } from './sched/stats'
+export type { BackendName } from './backends/registry'
+export type { PolicyName } from './sched/policy'
+// Built on the public DirectFileHandle surface (lib/api/).
 export { readFile, readFileFromHandle, writeFile, writeFileToHandle } from './api/whole-file'
 export type { ReadFileOptions, PathReadFileOptions, WriteFileOptions, PathWriteFileOptions } from './api/whole-file'
 export { readAt } from './api/read-at'

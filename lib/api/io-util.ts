@@ -1,7 +1,9 @@
 // Small helpers shared by the modules in lib/api/ that build on the public
 // DirectFileHandle surface: argument checks, memory aligned for a handle,
 // and waiting for a batch of requests that all own buffers.
-import { AbortError, allocAligned, DirectFileHandle, isAligned } from '../index'
+import { allocAligned, isAligned } from '../aligned'
+import { AbortError } from '../errors'
+import { DirectFileHandle } from './file'
 import { invalidArgType, outOfRange } from '../errors'
 
 export const MAX_POSITION = Number.MAX_SAFE_INTEGER

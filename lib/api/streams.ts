@@ -7,7 +7,10 @@
 // once every request has settled, so the context's stats are final by then.
 import { Readable, Writable } from 'node:stream'
 import type { ReadableStream } from 'node:stream/web'
-import { AbortError, DirectFileHandle, IoContext, open } from '../index'
+import { AbortError } from '../errors'
+import { IoContext } from './context'
+import { DirectFileHandle } from './file'
+import { open } from './open'
 import { invalidArgType, invalidArgValue, outOfRange } from '../errors'
 import { allocFor, blockOf, checkBool, checkHandle, checkInt, checkOptions, checkSignal, MAX_POSITION, roundDown, roundUp } from './io-util'
 import { readAt } from './read-at'

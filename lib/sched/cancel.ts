@@ -2,8 +2,9 @@
 // that touches AbortSignal. One 'abort' listener per signal, however many
 // requests share it; requests leave the set when they settle, and the
 // listener goes when the set is empty, so a long-lived signal does not grow.
-import { AbortError, AbortStage } from './errors'
-import { ECANCELED, Request } from './request'
+import { AbortError, AbortStage } from '../errors'
+import { ECANCELED } from '../sys-constants'
+import type { Request } from './request'
 
 type AbortHandler = (reason: unknown) => void
 
@@ -61,7 +62,7 @@ export function abortErrorFor(req: Request): AbortError {
   const limit = Error.stackTraceLimit
   Error.stackTraceLimit = 0
   try {
-    return new AbortError(stage, req.transferredBytes(), req.ranges(), req.abortReason)
+    return new AbortError(stage, req.transferredBytes(), req.ranges(), req.abort?.reason)
   } finally {
     Error.stackTraceLimit = limit
   }
@@ -70,4 +71,23 @@ export function abortErrorFor(req: Request): AbortError {
 /** An AbortError for a request refused before it was created (signal already aborted). */
 export function preAborted(signal: AbortSignal): AbortError {
   return new AbortError('queued', 0, [], signal.reason)
+}
+
+/** The 'queued' AbortError to reject with if `signal` has already aborted, else null. */
+export function alreadyAborted(signal: AbortSignal | undefined): AbortError | null {
+  return signal?.aborted ? preAborted(signal) : null
+}
+
+/** Resolves once every promise has settled; rejects with a 'queued' AbortError if `signal` aborts first. */
+export function afterAll(promises: Promise<unknown>[], signal: AbortSignal | undefined): Promise<void> {
+  const all = Promise.allSettled(promises).then(() => undefined)
+  if (!signal) return all
+  if (signal.aborted) return Promise.reject(preAborted(signal))
+  return new Promise<void>((resolve, reject) => {
+    const stop = watchSignal(signal, () => reject(preAborted(signal)))
+    all.then(() => {
+      stop()
+      resolve()
+    })
+  })
 }

@@ -1,4 +1,7 @@
 // Counters for IoContext.stats(): outcomes, bytes, depth and latency.
+import { EALREADY, ECANCELED, ENOENT } from '../sys-constants'
+import type { AbortStage } from '../errors'
+import type { Request } from './request'
 
 /**
  * A snapshot returned by {@link IoContext.stats}. Counters start at zero when
@@ -84,9 +87,19 @@ export class StatsRecorder {
 
   cancelResult(res: number): void {
     if (res >= 0) this.cancelOk++
-    else if (res === -2) this.cancelNotFound++
-    else if (res === -114) this.cancelAlready++
+    else if (res === ENOENT) this.cancelNotFound++
+    else if (res === EALREADY) this.cancelAlready++
     else this.cancelRefused++
+  }
+
+  /** An aborted request settled at `stage`; count the bytes the abort kept off the device. */
+  aborted(stage: AbortStage, req: Request): void {
+    if (stage === 'queued') this.cancelledQueued++
+    else if (stage === 'kernel') this.cancelledKernel++
+    else this.cancelledTooLate++
+    let saved = req.length - req.planned
+    for (const c of req.chunks) if (c.res === ECANCELED) saved += c.len
+    this.bytesSaved += saved
   }
 
   percentiles(): { p50: number; p99: number; samples: number } {

@@ -1,0 +1,334 @@
+// DirectFileHandle: one open file. Every call is validated (types, ranges,
+// O_DIRECT alignment) before anything is queued, then becomes a Request for
+// the context's scheduler. The handle tracks the current position, pins the
+// buffers it hands to the kernel, and closes a leaked descriptor on GC.
+import * as fs from 'node:fs'
+import { addressOf, holdAligned, releaseAligned } from '../aligned'
+import { errnoError, misaligned } from '../errors'
+import { fstatDev } from '../platform/device'
+import { afterAll, alreadyAborted, watchSignal } from '../sched/cancel'
+import type { DeviceQueue } from '../sched/device-queue'
+import { Group, Request } from '../sched/request'
+import type { Scheduler } from '../sched/scheduler'
+import type { BackendName } from '../backends/registry'
+import { EBADF, EIO, OP_FDATASYNC, OP_FSYNC, OP_READ, OP_WRITE, movesBytes } from '../sys-constants'
+import { checkFileLength, checkIoOptions, IoFields, isView, parseRwArgs, parseVectorArgs } from '../validate'
+import type { IoContext } from './context'
+import { ContextInternals, kInternals } from './internals'
+import { leakedFds, pin } from './ownership'
+import type { IoOptions, ReadOptions, ReadResult, ReadvResult, WriteOptions, WriteResult, WritevResult } from './types'
+
+/** @internal */
+export const kCheck = Symbol('direct-aio.check')
+/** @internal */
+export const kEnqueue = Symbol('direct-aio.enqueue')
+
+/** @internal a checked call, ready to become a Request */
+export interface Submission {
+  kind: number
+  views: ArrayBufferView[]
+  vectored: boolean
+  byteOffset: number
+  length: number
+  position: number
+  signal: AbortSignal | undefined
+  priority: number
+  deadline: number
+  indivisible: boolean
+  group: Group | null
+}
+
+/** @internal what kEnqueue hands back: the promise, and how to abort the request */
+export interface Enqueued {
+  promise: Promise<number>
+  abort(reason: unknown): void
+}
+
+/**
+ * An open file. Signatures follow `fs.promises.FileHandle`. Every operation
+ * accepts `{ signal }`; see {@link AbortError} for what an abort reports.
+ */
+export class DirectFileHandle {
+  /** The file descriptor (opened with O_DIRECT unless `direct: false`). */
+  readonly fd: number
+  /** The path given to open(). */
+  readonly path: string
+  /** O_DIRECT alignment: buffer addresses must be multiples of `memory`; positions and lengths of `offset`. */
+  readonly alignment: { memory: number; offset: number }
+  /** Whether the file was opened with O_DIRECT. */
+  readonly direct: boolean
+  /** The context whose queue serves this file. */
+  readonly context: IoContext
+  /**
+   * The backend that serves this file: the context's, except that on a libaio
+   * context a file libaio would do synchronously (buffered I/O, character
+   * devices) is served by the context's thread pool, so the event loop never blocks.
+   */
+  readonly backend: BackendName
+  readonly #ctx: ContextInternals
+  readonly #sched: Scheduler
+  readonly #device: DeviceQueue
+  readonly #chunkSize: number
+  #pos = 0
+  /** Where a position-less read last found the end of the file (-1: unknown). */
+  #eof = -1
+  #closed = false
+  #closing: Promise<void> | null = null
+  #outstanding = 0
+  #idle: Array<() => void> = []
+  /** Writes issued on this handle and not yet settled: what the next sync()/datasync() must wait for. */
+  readonly #writes = new Set<Promise<number>>()
+
+  /** @internal use open() */
+  constructor(fd: number, path: string, direct: boolean, context: IoContext, dev: number, pos: number, alignment: { memory: number; offset: number }, maxSectorsBytes: number | null, pool = false) {
+    this.fd = fd
+    this.path = path
+    this.direct = direct
+    this.context = context
+    this.#ctx = context[kInternals]
+    this.alignment = alignment
+    const route = this.#ctx.route(dev, pool)
+    this.#sched = route.scheduler
+    this.#device = route.device
+    this.backend = route.backend
+    this.#pos = pos
+    let chunk = this.#ctx.chunkSize
+    if (maxSectorsBytes && maxSectorsBytes >= 4096) chunk = Math.min(chunk, maxSectorsBytes)
+    chunk = Math.max(alignment.offset, Math.floor(chunk / Math.max(alignment.offset, 4096)) * Math.max(alignment.offset, 4096))
+    this.#chunkSize = chunk
+    leakedFds.register(this, { fd, path }, this)
+  }
+
+  #checkUsable(syscall: string): void {
+    if (this.#closed) throw errnoError(EBADF, syscall, this.path)
+    this.#ctx.checkOpen()
+  }
+
+  /**
+   * @internal Check that the handle is usable and that each (address,
+   * length) and the position meet O_DIRECT alignment.
+   */
+  [kCheck](syscall: string, views: ArrayBufferView[], offsets: number[], lengths: number[], position: number): void {
+    this.#checkUsable(syscall)
+    if (!this.direct) return
+    const { memory, offset } = this.alignment
+    if (position >= 0 && position % offset !== 0) throw misaligned(syscall, this.path, 'position', position, offset)
+    for (let i = 0; i < views.length; i++) {
+      if (lengths[i] === 0) continue
+      const addr = addressOf(views[i], offsets[i])
+      if (addr % memory !== 0) throw misaligned(syscall, this.path, 'buffer address', addr, memory)
+      if (lengths[i] % offset !== 0) throw misaligned(syscall, this.path, 'length', lengths[i], offset)
+    }
+  }
+
+  /** @internal Turn a checked call into a Request and queue it. */
+  [kEnqueue](syscall: string, s: Submission): Enqueued {
+    const refused = alreadyAborted(s.signal)
+    if (refused) return { promise: Promise.reject(refused), abort: () => {} }
+    const positioned = s.position >= 0
+    let position = s.position
+    if (!positioned && movesBytes(s.kind)) {
+      position = this.#pos
+      // The tracked position can be unaligned after a short read at EOF.
+      // Reading on from there is reading at EOF: 0 bytes, as read(2) says.
+      // Anything else from an unaligned position would fail in the kernel.
+      if (this.direct && position % this.alignment.offset !== 0) {
+        if (s.kind === OP_READ && position === this.#eof) return { promise: Promise.resolve(0), abort: () => {} }
+        throw misaligned(syscall, this.path, 'file position', position, this.alignment.offset)
+      }
+      this.#pos += s.length
+    }
+    pin(s.views)
+    const held = holdAligned(s.views) // allocAligned memory stays allocated until the request settles
+    const sched = this.#sched
+    const req = new Request(
+      {
+        owner: this,
+        kind: s.kind,
+        syscall,
+        fd: this.fd,
+        path: this.path,
+        device: this.#device,
+        views: s.views,
+        vectored: s.vectored,
+        byteOffset: s.byteOffset,
+        length: s.length,
+        position,
+        priority: s.priority,
+        deadline: s.deadline,
+        chunkSize: this.#chunkSize,
+        maxChunksInFlight: this.#ctx.maxChunksInFlight,
+        indivisible: s.indivisible,
+        group: s.group,
+      },
+      performance.now(),
+    )
+    this.#begin()
+    const promise = new Promise<number>((resolve, reject) => {
+      req.resolve = resolve
+      req.reject = reject
+    })
+    const stop = s.signal ? watchSignal(s.signal, (reason) => sched.abort(req, reason)) : null
+    req.onSettle = () => {
+      releaseAligned(held)
+      if (stop) stop()
+      if (!positioned && movesBytes(s.kind)) {
+        const got = req.contiguousBytes()
+        if (got < s.length && this.#pos === position + s.length) {
+          this.#pos = position + got
+          if (s.kind === OP_READ && req.error === 0 && !req.aborted) this.#eof = this.#pos
+        }
+      }
+      this.#end()
+    }
+    sched.enqueue(req)
+    if (s.kind === OP_WRITE) {
+      const writes = this.#writes
+      writes.add(promise)
+      const forget = () => {
+        writes.delete(promise)
+      }
+      promise.then(forget, forget)
+    }
+    return { promise, abort: (reason: unknown) => sched.abort(req, reason) }
+  }
+
+  /** Queue a checked call (the O_DIRECT checks included); zero bytes resolve at once. */
+  #io(syscall: 'read' | 'write', kind: number, views: ArrayBufferView[], vectored: boolean, byteOffset: number, length: number, position: number, io: IoFields): Promise<number> {
+    this.#checkUsable(syscall)
+    if (length === 0) {
+      const refused = alreadyAborted(io.signal)
+      return refused ? Promise.reject(refused) : Promise.resolve(0)
+    }
+    if (vectored) this[kCheck](syscall, views, views.map(() => 0), views.map((v) => v.byteLength), position)
+    else this[kCheck](syscall, views, [byteOffset], [length], position)
+    return this[kEnqueue](syscall, { kind, views, vectored, byteOffset, length, position, signal: io.signal, priority: io.priority, deadline: io.deadline, indivisible: io.indivisible, group: null }).promise
+  }
+
+  #single(syscall: 'read' | 'write', kind: number, buffer: unknown, offsetOrOptions: unknown, length: unknown, position: unknown): Promise<number> {
+    const a = parseRwArgs(buffer, offsetOrOptions, length, position, kind === OP_READ)
+    return this.#io(syscall, kind, [a.view], false, a.offset, a.length, a.position, a.io)
+  }
+
+  /** Read into `buffer`. Resolves with the bytes read (fewer at end of file) and the same buffer. */
+  read<T extends ArrayBufferView>(buffer: T, offset?: number | null, length?: number | null, position?: number | bigint | null): Promise<ReadResult<T>>
+  read<T extends ArrayBufferView>(buffer: T, options: ReadOptions<T>): Promise<ReadResult<T>>
+  read<T extends ArrayBufferView>(options: ReadOptions<T> & { buffer: T }): Promise<ReadResult<T>>
+  async read<T extends ArrayBufferView>(buffer: unknown, offsetOrOptions?: unknown, length?: unknown, position?: unknown): Promise<ReadResult<T>> {
+    const target = (isView(buffer) ? buffer : (buffer as { buffer?: unknown } | null)?.buffer) as T
+    const bytesRead = await this.#single('read', OP_READ, buffer, offsetOrOptions, length, position)
+    return { bytesRead, buffer: target }
+  }
+
+  /** Write from `buffer`. Resolves with the bytes written and the same buffer. */
+  write<T extends ArrayBufferView>(buffer: T, offset?: number | null, length?: number | null, position?: number | bigint | null): Promise<WriteResult<T>>
+  write<T extends ArrayBufferView>(buffer: T, options: WriteOptions): Promise<WriteResult<T>>
+  async write<T extends ArrayBufferView>(buffer: unknown, offsetOrOptions?: unknown, length?: unknown, position?: unknown): Promise<WriteResult<T>> {
+    const target = (isView(buffer) ? buffer : (buffer as { buffer?: unknown } | null)?.buffer) as T
+    const bytesWritten = await this.#single('write', OP_WRITE, buffer, offsetOrOptions, length, position)
+    return { bytesWritten, buffer: target }
+  }
+
+  #vector(syscall: 'read' | 'write', kind: number, buffers: unknown, position: unknown, options: unknown): Promise<number> {
+    const a = parseVectorArgs(buffers, position, options, kind === OP_READ)
+    return this.#io(syscall, kind, a.views, true, 0, a.total, a.position, a.io)
+  }
+
+  /** Scatter read into `buffers`, in order. */
+  async readv<T extends ArrayBufferView>(buffers: T[], position?: number | bigint | null, options?: IoOptions): Promise<ReadvResult<T>> {
+    const bytesRead = await this.#vector('read', OP_READ, buffers, position, options)
+    return { bytesRead, buffers }
+  }
+
+  /** Gather write from `buffers`, in order. */
+  async writev<T extends ArrayBufferView>(buffers: T[], position?: number | bigint | null, options?: IoOptions): Promise<WritevResult<T>> {
+    const bytesWritten = await this.#vector('write', OP_WRITE, buffers, position, options)
+    return { bytesWritten, buffers }
+  }
+
+  #sync(syscall: 'fsync' | 'fdatasync', kind: number, options: unknown): Promise<void> {
+    const io = checkIoOptions(options as IoOptions | undefined)
+    this.#checkUsable(syscall)
+    const submit = (): Promise<void> =>
+      this[kEnqueue](syscall, { kind, views: [], vectored: false, byteOffset: 0, length: 0, position: 0, signal: io.signal, priority: io.priority, deadline: io.deadline, indivisible: false, group: null }).promise.then(() => undefined)
+    // The durability contract: a sync covers every write issued earlier on
+    // this handle. Neither the kernel nor the queue orders an fsync after
+    // writes still in flight, so the sync waits here, before it is queued,
+    // until each of them has settled (an abort meanwhile drops it: 'queued').
+    if (this.#writes.size === 0) return submit()
+    const prior = Array.from(this.#writes)
+    // Tracked until the sync itself settles, so close() cannot release the fd in between.
+    return this.#track(afterAll(prior, io.signal).then(submit))
+  }
+
+  /** fsync(2) through the ring. */
+  sync(options?: IoOptions): Promise<void> {
+    try {
+      return this.#sync('fsync', OP_FSYNC, options)
+    } catch (e) {
+      return Promise.reject(e)
+    }
+  }
+
+  /** fdatasync(2) through the ring. */
+  datasync(options?: IoOptions): Promise<void> {
+    try {
+      return this.#sync('fdatasync', OP_FDATASYNC, options)
+    } catch (e) {
+      return Promise.reject(e)
+    }
+  }
+
+  /** One more operation that close() must wait for. */
+  #begin(): void {
+    this.#outstanding++
+  }
+
+  #end(): void {
+    if (--this.#outstanding === 0 && this.#idle.length > 0) {
+      const w = this.#idle
+      this.#idle = []
+      for (const f of w) f()
+    }
+  }
+
+  #track<T>(p: Promise<T>): Promise<T> {
+    this.#begin()
+    return p.finally(() => this.#end())
+  }
+
+  /** fstat(2). */
+  async stat(): Promise<fs.Stats> {
+    this.#checkUsable('fstat')
+    return this.#track(fstatDev(this.fd))
+  }
+
+  /** ftruncate(2). Default length 0. */
+  async truncate(len = 0): Promise<void> {
+    checkFileLength(len)
+    // Any length is legal, also one that is not a multiple of the O_DIRECT
+    // alignment: O_DIRECT reads of the tail are then short, as at any EOF.
+    this.#checkUsable('ftruncate')
+    return this.#track(new Promise<void>((resolve, reject) => fs.ftruncate(this.fd, len, (err) => (err ? reject(err) : resolve()))))
+  }
+
+  /** Wait for this file's outstanding requests, then close the descriptor. Later calls reject with EBADF. */
+  close(): Promise<void> {
+    if (this.#closing) return this.#closing
+    this.#closed = true
+    leakedFds.unregister(this)
+    const idle = this.#outstanding === 0 ? Promise.resolve() : new Promise<void>((r) => this.#idle.push(r))
+    this.#closing = idle.then(
+      () =>
+        new Promise<void>((resolve, reject) =>
+          fs.close(this.fd, (err) => (err ? reject(errnoError(err.errno ?? EIO, 'close', this.path)) : resolve())),
+        ),
+    )
+    return this.#closing
+  }
+
+  /** `await using file = await open(...)` closes the file at scope exit. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close()
+  }
+}
