@@ -68,7 +68,12 @@ export class Scheduler {
   scheduleFlush(): void {
     if (this.flushScheduled) return
     this.flushScheduled = true
-    setImmediate(this.flush)
+    // A microtask, not setImmediate: requests enqueued by one synchronous run
+    // (or by the continuations of one completion batch) still go out in one
+    // submit, but before the loop polls again, so the ring is refilled as
+    // completions are reaped instead of in lock-step batches. An abort in the
+    // same synchronous run still finds them queued.
+    queueMicrotask(this.flush)
   }
 
   /** Move queued work into the kernel, up to each device's depth, and submit once. */
