@@ -8,41 +8,31 @@ import { errnoError, misaligned } from '../errors'
 import { fstatDev } from '../platform/device'
 import { afterAll, alreadyAborted, watchSignal } from '../sched/cancel'
 import type { DeviceQueue } from '../sched/device-queue'
-import { Group, Request } from '../sched/request'
+import { Request } from '../sched/request'
 import type { Scheduler } from '../sched/scheduler'
 import type { BackendName } from '../backends/registry'
 import { EBADF, EIO, OP_FDATASYNC, OP_FSYNC, OP_READ, OP_WRITE, movesBytes } from '../sys-constants'
 import { checkFileLength, checkIoOptions, IoFields, isView, parseRwArgs, parseVectorArgs } from '../validate'
 import type { IoContext } from './context'
-import { ContextInternals, kInternals } from './internals'
+import { ContextInternals, Enqueued, handles, kInternals, kTrack, Submission } from './internals'
 import { leakedFds, pin } from './ownership'
+import { allocate, lock, punchHole, unlock } from './space'
+import type { AllocateOptions, LockOptions, PunchHoleOptions } from './space'
+import { readAt } from './read-at'
+import type { ReadAtOptions } from './read-at'
+import { createReadStreamFromHandle, createWriteStreamToHandle, readableWebStreamFromHandle } from './streams'
+import type { DirectReadStream, DirectWriteStream, ReadStreamOptions, WriteStreamOptions } from './streams'
+import { readFileFromHandle, writeFileToHandle } from './whole-file'
+import type { ReadFileOptions, WriteFileOptions } from './whole-file'
+import { allocForHandle, blockOf } from './io-util'
+import { alignDown, alignUp } from '../aligned'
+import type { ReadableStream } from 'node:stream/web'
 import type { IoOptions, ReadOptions, ReadResult, ReadvResult, WriteOptions, WriteResult, WritevResult } from './types'
 
 /** @internal */
 export const kCheck = Symbol('direct-aio.check')
 /** @internal */
 export const kEnqueue = Symbol('direct-aio.enqueue')
-
-/** @internal a checked call, ready to become a Request */
-export interface Submission {
-  kind: number
-  views: ArrayBufferView[]
-  vectored: boolean
-  byteOffset: number
-  length: number
-  position: number
-  signal: AbortSignal | undefined
-  priority: number
-  deadline: number
-  indivisible: boolean
-  group: Group | null
-}
-
-/** @internal what kEnqueue hands back: the promise, and how to abort the request */
-export interface Enqueued {
-  promise: Promise<number>
-  abort(reason: unknown): void
-}
 
 /**
  * An open file. Signatures follow `fs.promises.FileHandle`. Every operation
@@ -97,6 +87,7 @@ export class DirectFileHandle {
     chunk = Math.max(alignment.offset, Math.floor(chunk / Math.max(alignment.offset, 4096)) * Math.max(alignment.offset, 4096))
     this.#chunkSize = chunk
     leakedFds.register(this, { fd, path }, this)
+    handles.add(this)
   }
 
   #checkUsable(syscall: string): void {
@@ -244,7 +235,7 @@ export class DirectFileHandle {
     return { bytesWritten, buffers }
   }
 
-  #sync(syscall: 'fsync' | 'fdatasync', kind: number, options: unknown): Promise<void> {
+  async #sync(syscall: 'fsync' | 'fdatasync', kind: number, options: unknown): Promise<void> {
     const io = checkIoOptions(options as IoOptions | undefined)
     this.#checkUsable(syscall)
     const submit = (): Promise<void> =>
@@ -261,20 +252,12 @@ export class DirectFileHandle {
 
   /** fsync(2) through the ring. */
   sync(options?: IoOptions): Promise<void> {
-    try {
-      return this.#sync('fsync', OP_FSYNC, options)
-    } catch (e) {
-      return Promise.reject(e)
-    }
+    return this.#sync('fsync', OP_FSYNC, options)
   }
 
   /** fdatasync(2) through the ring. */
   datasync(options?: IoOptions): Promise<void> {
-    try {
-      return this.#sync('fdatasync', OP_FDATASYNC, options)
-    } catch (e) {
-      return Promise.reject(e)
-    }
+    return this.#sync('fdatasync', OP_FDATASYNC, options)
   }
 
   /** One more operation that close() must wait for. */
@@ -309,6 +292,40 @@ export class DirectFileHandle {
     this.#checkUsable('ftruncate')
     return this.#track(new Promise<void>((resolve, reject) => fs.ftruncate(this.fd, len, (err) => (err ? reject(err) : resolve()))))
   }
+
+  /** @internal see kTrack in internals.ts */
+  [kTrack]<T>(syscall: string, fn: () => Promise<T>): Promise<T> {
+    this.#checkUsable(syscall)
+    return this.#track(fn())
+  }
+
+  // The application API (lib/api/*), as methods. See docs/api.md.
+  /** The whole file, exactly its bytes. */
+  readFile(options?: ReadFileOptions): Promise<Buffer> { return readFileFromHandle(this, options) }
+  /** Replace the content with `data` (any length), truncated to its true length. */
+  writeFile(data: string | ArrayBufferView, options?: WriteFileOptions): Promise<void> { return writeFileToHandle(this, data, options) }
+  /** Exactly `[position, position + length)`, clipped at end of file, for any position and length. */
+  readAt(position: number, length: number, options?: ReadAtOptions): Promise<Buffer> { return readAt(this, position, length, options) }
+  /** A `stream.Readable` of `[start, end]` with `readAhead` reads in flight. */
+  createReadStream(options?: ReadStreamOptions): DirectReadStream { return createReadStreamFromHandle(this, options) }
+  /** A `stream.Writable` from `start`, coalescing into aligned writes. */
+  createWriteStream(options?: WriteStreamOptions): DirectWriteStream { return createWriteStreamToHandle(this, options) }
+  /** A web `ReadableStream` of the file. */
+  readableWebStream(options?: ReadStreamOptions): ReadableStream<Uint8Array> { return readableWebStreamFromHandle(this, options) }
+  /** fallocate(2): reserve `[offset, offset + length)`. */
+  allocate(offset: number, length: number, options?: AllocateOptions): Promise<void> { return allocate(this, offset, length, options) }
+  /** fallocate(2) PUNCH_HOLE: free `[offset, offset + length)`; it reads as zeros. */
+  punchHole(offset: number, length: number, options?: PunchHoleOptions): Promise<void> { return punchHole(this, offset, length, options) }
+  /** flock(2): resolves true when held, false if busy (unless `wait`). */
+  lock(options?: LockOptions): Promise<boolean> { return lock(this, options) }
+  /** flock(2) LOCK_UN. */
+  unlock(): Promise<void> { return unlock(this) }
+  /** A zero-filled Buffer aligned for this handle, `size` rounded up to its block. */
+  alloc(size: number): Buffer { return allocForHandle(this, size) }
+  /** `n` rounded up to this handle's block (`alignment.offset`; 1 without O_DIRECT). */
+  alignUp(n: number): number { return alignUp(n, blockOf(this)) }
+  /** `n` rounded down to this handle's block. */
+  alignDown(n: number): number { return alignDown(n, blockOf(this)) }
 
   /** Wait for this file's outstanding requests, then close the descriptor. Later calls reject with EBADF. */
   close(): Promise<void> {

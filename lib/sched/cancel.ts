@@ -91,3 +91,21 @@ export function afterAll(promises: Promise<unknown>[], signal: AbortSignal | und
     })
   })
 }
+
+/**
+ * Call `fn(reason)` once when `signal` aborts (on the next tick if it already
+ * has, so the caller can attach listeners first); returns the function that
+ * stops watching. For objects that live longer than one request (streams).
+ */
+export function onAbort(signal: AbortSignal | undefined, fn: (reason: unknown) => void): () => void {
+  if (!signal) return () => {}
+  if (signal.aborted) {
+    const reason = signal.reason
+    let live = true
+    process.nextTick(() => live && fn(reason))
+    return () => {
+      live = false
+    }
+  }
+  return watchSignal(signal, fn)
+}
