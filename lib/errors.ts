@@ -141,6 +141,16 @@ export function misaligned(syscall: Syscall, path: string, what: string, value: 
   )
 }
 
+/** A positional write on a handle opened for appending, refused before the kernel sees it. */
+export function appendPositioned(path: string): ErrnoError {
+  return errnoError(EINVAL, 'write', path, "this handle was opened for appending ('a', 'a+', ...): every write goes to the end of the file; omit the position, or open with 'r+' for positional writes")
+}
+
+/** open() refusing a case where appending cannot be done soundly, with advice. */
+export function appendRefused(res: number, path: string, why: string): ErrnoError {
+  return errnoError(res, 'open', path, why)
+}
+
 /** A file too large for one Buffer (as `fs.readFile` reports it). */
 export function fileTooLarge(size: number, max: number): RangeError & CodedError {
   return coded(new RangeError(`File size (${size}) is greater than ${max} bytes, the largest Buffer possible`), 'ERR_FS_FILE_TOO_LARGE', fileTooLarge)

@@ -1,6 +1,7 @@
 // Argument checks written once, with Node's messages and codes. Everything
 // a caller passes is checked here before anything is queued.
-import { invalidArgType, invalidArgValue, outOfRange } from './errors'
+import { addressOf } from './aligned'
+import { ErrnoError, invalidArgType, invalidArgValue, misaligned, outOfRange } from './errors'
 
 export const MAX_POSITION = Number.MAX_SAFE_INTEGER
 
@@ -178,4 +179,21 @@ export function checkFileLength(len: unknown): number {
   if (typeof len !== 'number') throw invalidArgType('len', 'of type number', len)
   if (!Number.isInteger(len) || len < 0 || len > MAX_POSITION) throw outOfRange('len', `an integer >= 0 && <= ${MAX_POSITION}`, len)
   return len
+}
+
+/**
+ * The O_DIRECT alignment error for a call, or null if it meets the rules:
+ * the position and each length a multiple of `alignment.offset`, each
+ * buffer address (view plus offset) a multiple of `alignment.memory`.
+ */
+export function misalignment(syscall: string, path: string, alignment: { memory: number; offset: number }, views: ArrayBufferView[], offsets: number[], lengths: number[], position: number): ErrnoError | null {
+  const { memory, offset } = alignment
+  if (position >= 0 && position % offset !== 0) return misaligned(syscall, path, 'position', position, offset)
+  for (let i = 0; i < views.length; i++) {
+    if (lengths[i] === 0) continue
+    const addr = addressOf(views[i], offsets[i])
+    if (addr % memory !== 0) return misaligned(syscall, path, 'buffer address', addr, memory)
+    if (lengths[i] % offset !== 0) return misaligned(syscall, path, 'length', lengths[i], offset)
+  }
+  return null
 }

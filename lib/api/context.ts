@@ -76,6 +76,10 @@ export class IoContext {
       route: (dev: number, pool: boolean) => self.#route(dev, pool),
       chunkSize,
       maxChunksInFlight: maxChunks,
+      bounced: (n: number) => {
+        self.#scheduler.stats.bytesBounced += n
+      },
+      abortStacks: false,
       checkOpen: () => {
         if (self.#closed) throw contextClosed()
       },
@@ -128,7 +132,7 @@ export class IoContext {
         cancelledKernel: s.cancelledKernel,
         cancelledTooLate: s.cancelledTooLate,
       },
-      bytes: { read: s.bytesRead, written: s.bytesWritten, saved: s.bytesSaved },
+      bytes: { read: s.bytesRead, written: s.bytesWritten, saved: s.bytesSaved, bounced: s.bytesBounced },
       kernelCancels: { sent: s.cancelsSent, cancelled: s.cancelOk, notFound: s.cancelNotFound, alreadyRunning: s.cancelAlready, refused: s.cancelRefused },
       depth: { current: this.#scheduler.depth + (pool?.scheduler.depth ?? 0), peak: s.peakDepth, limits: { ...this.#scheduler.limits(), ...poolLimits } },
       queued: this.#scheduler.queuedCount + (pool?.scheduler.queuedCount ?? 0),

@@ -4,7 +4,7 @@
 // buffers it hands to the kernel, and closes a leaked descriptor on GC.
 import * as fs from 'node:fs'
 import { addressOf } from '../aligned'
-import { errnoError, misaligned } from '../errors'
+import { appendPositioned, errnoError, misaligned } from '../errors'
 import { fstatDev } from '../platform/device'
 import { afterAll, alreadyAborted, watchSignal } from '../sched/cancel'
 import type { DeviceQueue } from '../sched/device-queue'
@@ -12,20 +12,11 @@ import { Request } from '../sched/request'
 import type { Scheduler } from '../sched/scheduler'
 import type { BackendName } from '../backends/registry'
 import { EBADF, EIO, OP_FDATASYNC, OP_FSYNC, OP_READ, OP_WRITE, movesBytes } from '../sys-constants'
-import { checkFileLength, checkIoOptions, IoFields, isView, parseRwArgs, parseVectorArgs } from '../validate'
+import { checkFileLength, checkIoOptions, IoFields, isView, misalignment, parseRwArgs, parseVectorArgs } from '../validate'
 import type { IoContext } from './context'
-import { ContextInternals, Enqueued, handles, kInternals, kTrack, Submission } from './internals'
+import { AlignedIo, ContextInternals, Enqueued, HandleInit, handles, kInternals, kTrack, Submission } from './internals'
 import { leakedFds, pin } from './ownership'
-import { allocate, lock, punchHole, unlock } from './space'
-import type { AllocateOptions, LockOptions, PunchHoleOptions } from './space'
-import { readAt } from './read-at'
-import type { ReadAtOptions } from './read-at'
-import { createReadStreamFromHandle, createWriteStreamToHandle, readableWebStreamFromHandle } from './streams'
-import type { DirectReadStream, DirectWriteStream, ReadStreamOptions, WriteStreamOptions } from './streams'
-import { readFileFromHandle, writeFileToHandle } from './whole-file'
-import type { ReadFileOptions, WriteFileOptions } from './whole-file'
-import { allocForHandle, blockOf } from './io-util'
-import { alignDown, alignUp } from '../aligned'
+import * as app from './app'
 import type { ReadableStream } from 'node:stream/web'
 import type { IoOptions, ReadOptions, ReadResult, ReadvResult, WriteOptions, WriteResult, WritevResult } from './types'
 
@@ -68,24 +59,31 @@ export class DirectFileHandle {
   #idle: Array<() => void> = []
   /** Writes issued on this handle and not yet settled: what the next sync()/datasync() must wait for. */
   readonly #writes = new Set<Promise<number>>()
+  /** Opened with O_APPEND: writes go to the end; positional writes are refused. */
+  readonly #append: boolean
+  readonly #dsync: boolean
+  #appender: app.Appender | null = null
+  #aio: AlignedIo | null = null
 
   /** @internal use open() */
-  constructor(fd: number, path: string, direct: boolean, context: IoContext, dev: number, pos: number, alignment: { memory: number; offset: number }, maxSectorsBytes: number | null, pool = false) {
+  constructor(init: HandleInit) {
+    const { fd, path, alignment } = init
     this.fd = fd
     this.path = path
-    this.direct = direct
-    this.context = context
-    this.#ctx = context[kInternals]
+    this.direct = init.direct
+    this.context = init.context
+    this.#ctx = init.context[kInternals]
     this.alignment = alignment
-    const route = this.#ctx.route(dev, pool)
+    const route = this.#ctx.route(init.dev, init.pool)
     this.#sched = route.scheduler
     this.#device = route.device
     this.backend = route.backend
-    this.#pos = pos
-    let chunk = this.#ctx.chunkSize
-    if (maxSectorsBytes && maxSectorsBytes >= 4096) chunk = Math.min(chunk, maxSectorsBytes)
-    chunk = Math.max(alignment.offset, Math.floor(chunk / Math.max(alignment.offset, 4096)) * Math.max(alignment.offset, 4096))
-    this.#chunkSize = chunk
+    this.#pos = init.pos
+    this.#chunkSize = app.chunkSizeFor(this.#ctx.chunkSize, init.maxSectorsBytes, alignment.offset)
+    this.#append = init.append
+    this.#dsync = init.dsync
+    // O_DIRECT cannot append at an unaligned end: append.ts does it (open() dropped O_APPEND).
+    if (init.append && init.direct) this.#appender = new app.Appender(this.#alignedIo(), init.pos)
     leakedFds.register(this, { fd, path }, this)
     handles.add(this)
   }
@@ -101,15 +99,8 @@ export class DirectFileHandle {
    */
   [kCheck](syscall: string, views: ArrayBufferView[], offsets: number[], lengths: number[], position: number): void {
     this.#checkUsable(syscall)
-    if (!this.direct) return
-    const { memory, offset } = this.alignment
-    if (position >= 0 && position % offset !== 0) throw misaligned(syscall, this.path, 'position', position, offset)
-    for (let i = 0; i < views.length; i++) {
-      if (lengths[i] === 0) continue
-      const addr = addressOf(views[i], offsets[i])
-      if (addr % memory !== 0) throw misaligned(syscall, this.path, 'buffer address', addr, memory)
-      if (lengths[i] % offset !== 0) throw misaligned(syscall, this.path, 'length', lengths[i], offset)
-    }
+    const err = this.direct ? misalignment(syscall, this.path, this.alignment, views, offsets, lengths, position) : null
+    if (err) throw err
   }
 
   /** @internal Turn a checked call into a Request and queue it. */
@@ -171,14 +162,7 @@ export class DirectFileHandle {
       this.#end()
     }
     sched.enqueue(req)
-    if (s.kind === OP_WRITE) {
-      const writes = this.#writes
-      writes.add(promise)
-      const forget = () => {
-        writes.delete(promise)
-      }
-      promise.then(forget, forget)
-    }
+    if (s.kind === OP_WRITE) this.#noteWrite(promise)
     return { promise, abort: (reason: unknown) => sched.abort(req, reason) }
   }
 
@@ -196,7 +180,51 @@ export class DirectFileHandle {
 
   #single(syscall: 'read' | 'write', kind: number, buffer: unknown, offsetOrOptions: unknown, length: unknown, position: unknown): Promise<number> {
     const a = parseRwArgs(buffer, offsetOrOptions, length, position, kind === OP_READ)
-    return this.#io(syscall, kind, [a.view], false, a.offset, a.length, a.position, a.io)
+    return this.#route(syscall, kind, a.view, a.offset, a.length, a.position, a.io)
+  }
+
+  /** Appends go through api/append.ts; everything else straight to the queue. */
+  #route(syscall: 'read' | 'write', kind: number, view: ArrayBufferView, offset: number, length: number, position: number, io: IoFields): Promise<number> {
+    if (kind === OP_WRITE && this.#append) {
+      if (position >= 0) throw appendPositioned(this.path)
+      this.#checkUsable(syscall)
+      if (this.#appender) return this.#via(kind, this.#appender.append(view, offset, length, io))
+    }
+    return this.#io(syscall, kind, [view], false, offset, length, position, io)
+  }
+
+  /** Work done by an api module on this handle's behalf: close() waits for it, a later sync() covers it. */
+  #via(kind: number, p: Promise<number>): Promise<number> {
+    const tracked = this.#track(p)
+    if (kind === OP_WRITE) this.#noteWrite(tracked)
+    return tracked
+  }
+
+  #noteWrite(p: Promise<number>): void {
+    this.#writes.add(p)
+    const forget = (): void => void this.#writes.delete(p)
+    p.then(forget, forget)
+  }
+
+  /** A positioned, aligned request with no checks left to do (api/append.ts, api/bounce.ts). */
+  #raw(kind: number, views: ArrayBufferView[], length: number, position: number, io: IoFields): Promise<number> {
+    this.#ctx.checkOpen()
+    const syscall = kind === OP_READ ? 'read' : kind === OP_WRITE ? 'write' : kind === OP_FSYNC ? 'fsync' : 'fdatasync'
+    return this[kEnqueue](syscall, { kind, views, vectored: false, byteOffset: 0, length, position, signal: io.signal, priority: io.priority, deadline: io.deadline, indivisible: false, group: null }).promise
+  }
+
+  #alignedIo(): AlignedIo {
+    return (this.#aio ??= {
+      block: app.blockOf(this),
+      alloc: (n) => app.allocFor(this, n),
+      readAt: (buf, n, pos, io) => this.#raw(OP_READ, [buf], n, pos, io),
+      writeAt: (buf, n, pos, io) => this.#raw(OP_WRITE, [buf], n, pos, io),
+      size: () => this.#track(fstatDev(this.fd)).then((st) => st.size),
+      truncate: (n) => this.#ftruncate(n),
+      aligned: (view, off) => !this.direct || addressOf(view, off) % this.alignment.memory === 0,
+      bounced: (n) => this.#ctx.bounced(n),
+      datasync: this.#dsync ? () => this.#raw(OP_FDATASYNC, [], 0, 0, checkIoOptions(undefined)) : null,
+    })
   }
 
   /** Read into `buffer`. Resolves with the bytes read (fewer at end of file) and the same buffer. */
@@ -220,6 +248,8 @@ export class DirectFileHandle {
 
   #vector(syscall: 'read' | 'write', kind: number, buffers: unknown, position: unknown, options: unknown): Promise<number> {
     const a = parseVectorArgs(buffers, position, options, kind === OP_READ)
+    if (this.#appender && kind === OP_WRITE) return this.#route(syscall, kind, Buffer.concat(a.views.map((v) => new Uint8Array(v.buffer, v.byteOffset, v.byteLength))), 0, a.total, a.position, a.io)
+    if (this.#append && kind === OP_WRITE && a.position >= 0) throw appendPositioned(this.path)
     return this.#io(syscall, kind, a.views, true, 0, a.total, a.position, a.io)
   }
 
@@ -238,8 +268,7 @@ export class DirectFileHandle {
   async #sync(syscall: 'fsync' | 'fdatasync', kind: number, options: unknown): Promise<void> {
     const io = checkIoOptions(options as IoOptions | undefined)
     this.#checkUsable(syscall)
-    const submit = (): Promise<void> =>
-      this[kEnqueue](syscall, { kind, views: [], vectored: false, byteOffset: 0, length: 0, position: 0, signal: io.signal, priority: io.priority, deadline: io.deadline, indivisible: false, group: null }).promise.then(() => undefined)
+    const submit = (): Promise<void> => this.#raw(kind, [], 0, 0, io).then(() => undefined)
     // The durability contract: a sync covers every write issued earlier on
     // this handle. Neither the kernel nor the queue orders an fsync after
     // writes still in flight, so the sync waits here, before it is queued,
@@ -290,6 +319,10 @@ export class DirectFileHandle {
     // Any length is legal, also one that is not a multiple of the O_DIRECT
     // alignment: O_DIRECT reads of the tail are then short, as at any EOF.
     this.#checkUsable('ftruncate')
+    return this.#ftruncate(len)
+  }
+
+  #ftruncate(len: number): Promise<void> {
     return this.#track(new Promise<void>((resolve, reject) => fs.ftruncate(this.fd, len, (err) => (err ? reject(err) : resolve()))))
   }
 
@@ -301,31 +334,31 @@ export class DirectFileHandle {
 
   // The application API (lib/api/*), as methods. See docs/api.md.
   /** The whole file, exactly its bytes. */
-  readFile(options?: ReadFileOptions): Promise<Buffer> { return readFileFromHandle(this, options) }
+  readFile(options?: app.ReadFileOptions): Promise<Buffer> { return app.readFileFromHandle(this, options) }
   /** Replace the content with `data` (any length), truncated to its true length. */
-  writeFile(data: string | ArrayBufferView, options?: WriteFileOptions): Promise<void> { return writeFileToHandle(this, data, options) }
+  writeFile(data: string | ArrayBufferView, options?: app.WriteFileOptions): Promise<void> { return app.writeFileToHandle(this, data, options) }
   /** Exactly `[position, position + length)`, clipped at end of file, for any position and length. */
-  readAt(position: number, length: number, options?: ReadAtOptions): Promise<Buffer> { return readAt(this, position, length, options) }
+  readAt(position: number, length: number, options?: app.ReadAtOptions): Promise<Buffer> { return app.readAt(this, position, length, options) }
   /** A `stream.Readable` of `[start, end]` with `readAhead` reads in flight. */
-  createReadStream(options?: ReadStreamOptions): DirectReadStream { return createReadStreamFromHandle(this, options) }
+  createReadStream(options?: app.ReadStreamOptions): app.DirectReadStream { return app.createReadStreamFromHandle(this, options) }
   /** A `stream.Writable` from `start`, coalescing into aligned writes. */
-  createWriteStream(options?: WriteStreamOptions): DirectWriteStream { return createWriteStreamToHandle(this, options) }
+  createWriteStream(options?: app.WriteStreamOptions): app.DirectWriteStream { return app.createWriteStreamToHandle(this, options) }
   /** A web `ReadableStream` of the file. */
-  readableWebStream(options?: ReadStreamOptions): ReadableStream<Uint8Array> { return readableWebStreamFromHandle(this, options) }
+  readableWebStream(options?: app.ReadStreamOptions): ReadableStream<Uint8Array> { return app.readableWebStreamFromHandle(this, options) }
   /** fallocate(2): reserve `[offset, offset + length)`. */
-  allocate(offset: number, length: number, options?: AllocateOptions): Promise<void> { return allocate(this, offset, length, options) }
+  allocate(offset: number, length: number, options?: app.AllocateOptions): Promise<void> { return app.allocate(this, offset, length, options) }
   /** fallocate(2) PUNCH_HOLE: free `[offset, offset + length)`; it reads as zeros. */
-  punchHole(offset: number, length: number, options?: PunchHoleOptions): Promise<void> { return punchHole(this, offset, length, options) }
+  punchHole(offset: number, length: number, options?: app.PunchHoleOptions): Promise<void> { return app.punchHole(this, offset, length, options) }
   /** flock(2): resolves true when held, false if busy (unless `wait`). */
-  lock(options?: LockOptions): Promise<boolean> { return lock(this, options) }
+  lock(options?: app.LockOptions): Promise<boolean> { return app.lock(this, options) }
   /** flock(2) LOCK_UN. */
-  unlock(): Promise<void> { return unlock(this) }
+  unlock(): Promise<void> { return app.unlock(this) }
   /** A zero-filled Buffer aligned for this handle, `size` rounded up to its block. */
-  alloc(size: number): Buffer { return allocForHandle(this, size) }
+  alloc(size: number): Buffer { return app.allocForHandle(this, size) }
   /** `n` rounded up to this handle's block (`alignment.offset`; 1 without O_DIRECT). */
-  alignUp(n: number): number { return alignUp(n, blockOf(this)) }
+  alignUp(n: number): number { return app.alignUp(n, app.blockOf(this)) }
   /** `n` rounded down to this handle's block. */
-  alignDown(n: number): number { return alignDown(n, blockOf(this)) }
+  alignDown(n: number): number { return app.alignDown(n, app.blockOf(this)) }
 
   /** Wait for this file's outstanding requests, then close the descriptor. Later calls reject with EBADF. */
   close(): Promise<void> {

@@ -6,6 +6,7 @@ import type { BackendName } from '../backends/registry'
 import type { DeviceQueue } from '../sched/device-queue'
 import type { Scheduler } from '../sched/scheduler'
 import type { Group } from '../sched/request'
+import type { IoContext } from './context'
 import type { IoFields } from '../validate'
 
 /** The scheduler and device queue that serve one file, and the backend behind them. */
@@ -29,6 +30,10 @@ export interface ContextInternals {
   maxChunksInFlight: number
   checkOpen(): void
   closed: boolean
+  /** Count bytes copied by a bounce (stats().bytes.bounced). */
+  bounced(n: number): void
+  /** Give AbortErrors a stack trace (DIRECT_AIO_ABORT_STACKS=1 or the context option). */
+  abortStacks: boolean
 }
 
 export const kInternals = Symbol('direct-aio.internals')
@@ -87,4 +92,25 @@ export interface AlignedIo {
   bounced(n: number): void
   /** For O_SYNC/O_DSYNC handles: make a truncate durable too. */
   datasync: (() => Promise<unknown>) | null
+}
+
+/** @internal what open() hands the DirectFileHandle constructor */
+export interface HandleInit {
+  fd: number
+  path: string
+  direct: boolean
+  context: IoContext
+  dev: number
+  /** Where position-less I/O starts: 0, or the size for an append handle. */
+  pos: number
+  alignment: { memory: number; offset: number }
+  maxSectorsBytes: number | null
+  /** Serve it from the context's thread pool (see open.ts needsThreadPool). */
+  pool: boolean
+  /** Opened with O_APPEND ('a', 'a+', ...). With O_DIRECT, open() dropped the flag and the handle appends. */
+  append: boolean
+  /** Opened with O_SYNC or O_DSYNC. */
+  dsync: boolean
+  /** Default of the per-call `bounce` option. */
+  bounce: boolean
 }

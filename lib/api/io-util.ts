@@ -96,3 +96,11 @@ export function allocForHandle(fh: DirectFileHandle, size: unknown): Buffer {
   const n = checkInt('size', size, 0, bufferConstants.MAX_LENGTH - 65536)
   return allocFor(fh, roundUp(n, blockOf(fh)))
 }
+
+/** Request chunk size for a file: the context's, capped by max_sectors_kb, a multiple of the block. */
+export function chunkSizeFor(contextChunk: number, maxSectorsBytes: number | null, block: number): number {
+  let chunk = contextChunk
+  if (maxSectorsBytes && maxSectorsBytes >= 4096) chunk = Math.min(chunk, maxSectorsBytes)
+  const unit = Math.max(block, 4096)
+  return Math.max(block, Math.floor(chunk / unit) * unit)
+}

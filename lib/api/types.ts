@@ -14,6 +14,12 @@ export interface OpenOptions {
   direct?: boolean
   /** The context whose queue serves this file. Default: the thread's default context. */
   context?: IoContext
+  /**
+   * Copy misaligned reads and writes through aligned memory instead of
+   * refusing them (the default for every call on this handle; each call can
+   * override it with its own `bounce`). Default false: misalignment is EINVAL.
+   */
+  bounce?: boolean
 }
 
 /** Per-call options of read/write/readv/writev/sync/datasync. */
