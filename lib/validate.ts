@@ -96,18 +96,21 @@ export interface IoFields {
   priority: number
   indivisible: boolean
   deadline: number
+  /** Per-call bounce option; undefined: the handle's default. */
+  bounce: boolean | undefined
 }
 
 /** The per-call options every operation takes: signal, priority, indivisible, deadline. */
 export function checkIoOptions(o: unknown): IoFields {
-  if (o === undefined || o === null) return { signal: undefined, priority: 0, indivisible: false, deadline: Infinity }
+  if (o === undefined || o === null) return { signal: undefined, priority: 0, indivisible: false, deadline: Infinity, bounce: undefined }
   if (typeof o !== 'object') throw invalidArgType('options', 'of type object', o)
-  const opts = o as { signal?: unknown; priority?: unknown; indivisible?: unknown; deadline?: unknown }
+  const opts = o as { signal?: unknown; priority?: unknown; indivisible?: unknown; deadline?: unknown; bounce?: unknown }
   const signal = checkSignal(opts.signal)
   const priority = checkPriority(opts.priority)
   const indivisible = checkBoolean('options.indivisible', opts.indivisible, false)
   const deadline = checkDeadline(opts.deadline, performance.now())
-  return { signal, priority, indivisible, deadline }
+  const bounce = opts.bounce === undefined ? undefined : checkBoolean('options.bounce', opts.bounce, false)
+  return { signal, priority, indivisible, deadline, bounce }
 }
 
 export interface RwArgs {

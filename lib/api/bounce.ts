@@ -5,6 +5,7 @@
 // blocks, merges the data, writes the rounded-out range, and truncates back
 // when that padded past the end of the file. The bytes copied are counted in
 // stats().bytes.bounced.
+import { OP_WRITE } from '../sys-constants'
 import type { IoFields } from '../validate'
 import type { AlignedIo } from './internals'
 
@@ -55,4 +56,23 @@ export async function bounceWrite(h: AlignedIo, view: ArrayBufferView, offset: n
     if (end > trueEnd) await h.truncate(trueEnd)
   }
   return length
+}
+
+/**
+ * readv/writev with bounce: one contiguous buffer stands in for the vector
+ * (`run` does the single bounced read or write), then a read is scattered back.
+ */
+export async function bounceVector(kind: number, views: ArrayBufferView[], total: number, run: (view: Uint8Array) => Promise<number>): Promise<number> {
+  const one = kind === OP_WRITE ? Buffer.concat(views.map((v) => bytes(v, 0, v.byteLength))) : Buffer.alloc(total)
+  const n = await run(one)
+  if (kind !== OP_WRITE) {
+    let off = 0
+    for (const v of views) {
+      if (off >= n) break
+      const take = Math.min(v.byteLength, n - off)
+      bytes(v, 0, take).set(one.subarray(off, off + take))
+      off += take
+    }
+  }
+  return n
 }

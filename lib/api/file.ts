@@ -62,6 +62,8 @@ export class DirectFileHandle {
   /** Opened with O_APPEND: writes go to the end; positional writes are refused. */
   readonly #append: boolean
   readonly #dsync: boolean
+  /** Default of the per-call `bounce` option (open's `bounce`). */
+  readonly #bounce: boolean
   #appender: app.Appender | null = null
   #aio: AlignedIo | null = null
 
@@ -82,6 +84,7 @@ export class DirectFileHandle {
     this.#chunkSize = app.chunkSizeFor(this.#ctx.chunkSize, init.maxSectorsBytes, alignment.offset)
     this.#append = init.append
     this.#dsync = init.dsync
+    this.#bounce = init.bounce
     // O_DIRECT cannot append at an unaligned end: append.ts does it (open() dropped O_APPEND).
     if (init.append && init.direct) this.#appender = new app.Appender(this.#alignedIo(), init.pos)
     leakedFds.register(this, { fd, path }, this)
@@ -183,14 +186,39 @@ export class DirectFileHandle {
     return this.#route(syscall, kind, a.view, a.offset, a.length, a.position, a.io)
   }
 
-  /** Appends go through api/append.ts; everything else straight to the queue. */
+  /** Appends go through api/append.ts, misaligned calls with `bounce` through api/bounce.ts; the rest straight to the queue. */
   #route(syscall: 'read' | 'write', kind: number, view: ArrayBufferView, offset: number, length: number, position: number, io: IoFields): Promise<number> {
     if (kind === OP_WRITE && this.#append) {
       if (position >= 0) throw appendPositioned(this.path)
       this.#checkUsable(syscall)
       if (this.#appender) return this.#via(kind, this.#appender.append(view, offset, length, io))
     }
+    if (this.#bounces(io, [view], [offset], [length], position)) return this.#bounced(kind, view, offset, length, position, io)
     return this.#io(syscall, kind, [view], false, offset, length, position, io)
+  }
+
+  #bounces(io: IoFields, views: ArrayBufferView[], offsets: number[], lengths: number[], position: number): boolean {
+    if (!this.direct || !(io.bounce ?? this.#bounce)) return false
+    const pos = position >= 0 ? position : this.#pos
+    return misalignment('read', this.path, this.alignment, views, offsets, lengths, pos) !== null
+  }
+
+  /** A bounce copy at `position` (or the current position, which it then advances). */
+  #bounced(kind: number, view: ArrayBufferView, offset: number, length: number, position: number, io: IoFields): Promise<number> {
+    this.#checkUsable(kind === OP_READ ? 'read' : 'write')
+    const here = position < 0
+    const pos = here ? this.#pos : position
+    if (here) this.#pos += length
+    const settle = (n: number): number => {
+      if (here && this.#pos === pos + length) this.#pos = pos + n
+      return n
+    }
+    const run = kind === OP_READ ? app.bounceRead : app.bounceWrite
+    const fail = (e: unknown): never => {
+      settle(0)
+      throw e
+    }
+    return this.#via(kind, run(this.#alignedIo(), view, offset, length, pos, io).then(settle, fail))
   }
 
   /** Work done by an api module on this handle's behalf: close() waits for it, a later sync() covers it. */
@@ -250,6 +278,7 @@ export class DirectFileHandle {
     const a = parseVectorArgs(buffers, position, options, kind === OP_READ)
     if (this.#appender && kind === OP_WRITE) return this.#route(syscall, kind, Buffer.concat(a.views.map((v) => new Uint8Array(v.buffer, v.byteOffset, v.byteLength))), 0, a.total, a.position, a.io)
     if (this.#append && kind === OP_WRITE && a.position >= 0) throw appendPositioned(this.path)
+    if (this.#bounces(a.io, a.views, a.views.map(() => 0), a.views.map((v) => v.byteLength), a.position)) return app.bounceVector(kind, a.views, a.total, (v) => this.#route(syscall, kind, v, 0, a.total, a.position, a.io))
     return this.#io(syscall, kind, a.views, true, 0, a.total, a.position, a.io)
   }
 
