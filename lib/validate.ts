@@ -200,3 +200,18 @@ export function misalignment(syscall: string, path: string, alignment: { memory:
   }
   return null
 }
+
+/** stat()'s options: `{ bigint }`. */
+export function checkStatOptions(o: unknown): boolean {
+  if (o === undefined || o === null) return false
+  if (typeof o !== 'object') throw invalidArgType('options', 'of type object', o)
+  return checkBoolean('options.bigint', (o as { bigint?: unknown }).bigint, false)
+}
+
+/** The buffer fs.promises allocates for read() without one. */
+export const DEFAULT_READ_SIZE = 16384
+
+/** The size of the buffer read() allocates: `length` if it is a valid one (parseRwArgs reports a bad one), else `dflt`. */
+export function readSizeOf(length: unknown, dflt: number): number {
+  return typeof length === 'number' && Number.isInteger(length) && length >= 0 && length <= 2 ** 31 - 1 ? length : dflt
+}

@@ -5,14 +5,14 @@
 import * as fs from 'node:fs'
 import { addressOf } from '../aligned'
 import { appendPositioned, errnoError, misaligned } from '../errors'
-import { fstatDev } from '../platform/device'
+import { fstatBigint, fstatDev } from '../platform/device'
 import { afterAll, alreadyAborted, watchSignal } from '../sched/cancel'
 import type { DeviceQueue } from '../sched/device-queue'
 import { Request } from '../sched/request'
 import type { Scheduler } from '../sched/scheduler'
 import type { BackendName } from '../backends/registry'
 import { EBADF, EIO, OP_FDATASYNC, OP_FSYNC, OP_READ, OP_WRITE, movesBytes } from '../sys-constants'
-import { checkFileLength, checkIoOptions, IoFields, isView, misalignment, parseRwArgs, parseVectorArgs } from '../validate'
+import { checkFileLength, checkIoOptions, checkStatOptions, DEFAULT_READ_SIZE, readSizeOf, IoFields, isView, misalignment, parseRwArgs, parseVectorArgs } from '../validate'
 import type { IoContext } from './context'
 import { AlignedIo, ContextInternals, Enqueued, HandleInit, handles, kInternals, kTrack, Submission } from './internals'
 import { leakedFds, pin } from './ownership'
@@ -259,7 +259,13 @@ export class DirectFileHandle {
   read<T extends ArrayBufferView>(buffer: T, offset?: number | null, length?: number | null, position?: number | bigint | null): Promise<ReadResult<T>>
   read<T extends ArrayBufferView>(buffer: T, options: ReadOptions<T>): Promise<ReadResult<T>>
   read<T extends ArrayBufferView>(options: ReadOptions<T> & { buffer: T }): Promise<ReadResult<T>>
-  async read<T extends ArrayBufferView>(buffer: unknown, offsetOrOptions?: unknown, length?: unknown, position?: unknown): Promise<ReadResult<T>> {
+  /** Without a buffer: into a fresh one from alloc(), `length` bytes (default 16 KiB, rounded up to the block), as fs.promises does. */
+  read(options?: Omit<ReadOptions, 'buffer' | 'offset'>): Promise<ReadResult<Buffer>>
+  async read<T extends ArrayBufferView>(buffer?: unknown, offsetOrOptions?: unknown, length?: unknown, position?: unknown): Promise<ReadResult<T>> {
+    const o = buffer as { buffer?: unknown; length?: unknown } | undefined
+    if (o === undefined || (o !== null && typeof o === 'object' && !isView(o) && o.buffer === undefined)) {
+      buffer = { ...o, buffer: app.allocForHandle(this, readSizeOf(o?.length, DEFAULT_READ_SIZE)) }
+    }
     const target = (isView(buffer) ? buffer : (buffer as { buffer?: unknown } | null)?.buffer) as T
     const bytesRead = await this.#single('read', OP_READ, buffer, offsetOrOptions, length, position)
     return { bytesRead, buffer: target }
@@ -336,10 +342,14 @@ export class DirectFileHandle {
     return p.finally(() => this.#end())
   }
 
-  /** fstat(2). */
-  async stat(): Promise<fs.Stats> {
+  /** fstat(2); `{ bigint: true }` resolves with `fs.BigIntStats`. */
+  stat(options?: { bigint?: false }): Promise<fs.Stats>
+  stat(options: { bigint: true }): Promise<fs.BigIntStats>
+  stat(options?: { bigint?: boolean }): Promise<fs.Stats | fs.BigIntStats>
+  async stat(options?: { bigint?: boolean }): Promise<fs.Stats | fs.BigIntStats> {
+    const bigint = checkStatOptions(options)
     this.#checkUsable('fstat')
-    return this.#track(fstatDev(this.fd))
+    return this.#track<fs.Stats | fs.BigIntStats>(bigint ? fstatBigint(this.fd) : fstatDev(this.fd))
   }
 
   /** ftruncate(2). Default length 0. */

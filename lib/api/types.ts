@@ -36,6 +36,12 @@ export interface IoOptions {
    * the default policy ignores it. A missed deadline is not an error.
    */
   deadline?: number
+  /**
+   * read/write/readv/writev: copy a misaligned buffer, position or length
+   * through aligned memory instead of refusing it with EINVAL (counted in
+   * `stats().bytes.bounced`). Default: the handle's `bounce` option (false).
+   */
+  bounce?: boolean
 }
 
 /** Options form of read/write, as in `fs.promises.FileHandle.read(buffer, options)`. */
