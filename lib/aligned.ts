@@ -5,6 +5,13 @@ import { binding } from './binding'
 import { invalidArgType, outOfRange } from './errors'
 
 const baseCache = new WeakMap<ArrayBufferLike, number>()
+/** ArrayBuffers made by allocAligned(): the byteOffset where the aligned memory starts, and its alignment. */
+const alignedStarts = new WeakMap<ArrayBufferLike, { start: number; alignment: number }>()
+
+/** Where allocAligned() put the aligned start of this ArrayBuffer (undefined if it did not make it). */
+export function alignedStartOf(ab: ArrayBufferLike): { start: number; alignment: number } | undefined {
+  return alignedStarts.get(ab)
+}
 
 /** Base address of an ArrayBuffer's memory (stable for non-resizable buffers). */
 function baseAddress(view: ArrayBufferView): number {
@@ -55,6 +62,7 @@ export function allocAligned(size: number, alignment = 4096): Buffer {
   markAsUntransferable(ab)
   const base = baseAddress(new Uint8Array(ab, 0, 0))
   const skip = (alignment - (base % alignment)) % alignment
+  alignedStarts.set(ab, { start: skip, alignment })
   return Buffer.from(ab, skip, size)
 }
 

@@ -1,7 +1,7 @@
 // Argument checks written once, with Node's messages and codes. Everything
 // a caller passes is checked here before anything is queued.
-import { addressOf } from './aligned'
-import { ErrnoError, invalidArgType, invalidArgValue, misaligned, outOfRange } from './errors'
+import { addressOf, alignedStartOf } from './aligned'
+import { ErrnoError, invalidArgType, invalidArgValue, misaligned, misalignedView, outOfRange } from './errors'
 
 export const MAX_POSITION = Number.MAX_SAFE_INTEGER
 
@@ -195,7 +195,12 @@ export function misalignment(syscall: string, path: string, alignment: { memory:
   for (let i = 0; i < views.length; i++) {
     if (lengths[i] === 0) continue
     const addr = addressOf(views[i], offsets[i])
-    if (addr % memory !== 0) return misaligned(syscall, path, 'buffer address', addr, memory)
+    if (addr % memory !== 0) {
+      // Memory from allocAligned() seen through a view that does not start where it is aligned.
+      const known = alignedStartOf(views[i].buffer)
+      if (known && known.alignment >= memory) return misalignedView(syscall, path, addr, memory, views[i].byteOffset + offsets[i], known.start)
+      return misaligned(syscall, path, 'buffer address', addr, memory)
+    }
     if (lengths[i] % offset !== 0) return misaligned(syscall, path, 'length', lengths[i], offset)
   }
   return null
@@ -214,4 +219,11 @@ export const DEFAULT_READ_SIZE = 16384
 /** The size of the buffer read() allocates: `length` if it is a valid one (parseRwArgs reports a bad one), else `dflt`. */
 export function readSizeOf(length: unknown, dflt: number): number {
   return typeof length === 'number' && Number.isInteger(length) && length >= 0 && length <= 2 ** 31 - 1 ? length : dflt
+}
+
+/** An object literal (not a view, an ArrayBuffer, an array...): the options form. */
+export function isPlainObject(v: unknown): v is Record<string, unknown> {
+  if (v === null || typeof v !== 'object') return false
+  const proto = Object.getPrototypeOf(v)
+  return proto === Object.prototype || proto === null
 }

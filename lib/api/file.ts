@@ -12,7 +12,7 @@ import { Request } from '../sched/request'
 import type { Scheduler } from '../sched/scheduler'
 import type { BackendName } from '../backends/registry'
 import { EBADF, EIO, OP_FDATASYNC, OP_FSYNC, OP_READ, OP_WRITE, movesBytes } from '../sys-constants'
-import { checkFileLength, checkIoOptions, checkStatOptions, DEFAULT_READ_SIZE, readSizeOf, IoFields, isView, misalignment, parseRwArgs, parseVectorArgs } from '../validate'
+import { checkFileLength, checkIoOptions, checkStatOptions, DEFAULT_READ_SIZE, isPlainObject, readSizeOf, IoFields, isView, misalignment, parseRwArgs, parseVectorArgs } from '../validate'
 import type { IoContext } from './context'
 import { AlignedIo, ContextInternals, Enqueued, HandleInit, handles, kInternals, kTrack, Submission } from './internals'
 import { leakedFds, pin } from './ownership'
@@ -263,7 +263,7 @@ export class DirectFileHandle {
   read(options?: Omit<ReadOptions, 'buffer' | 'offset'>): Promise<ReadResult<Buffer>>
   async read<T extends ArrayBufferView>(buffer?: unknown, offsetOrOptions?: unknown, length?: unknown, position?: unknown): Promise<ReadResult<T>> {
     const o = buffer as { buffer?: unknown; length?: unknown } | undefined
-    if (o === undefined || (o !== null && typeof o === 'object' && !isView(o) && o.buffer === undefined)) {
+    if (o === undefined || (isPlainObject(o) && o.buffer === undefined)) {
       buffer = { ...o, buffer: app.allocForHandle(this, readSizeOf(o?.length, DEFAULT_READ_SIZE)) }
     }
     const target = (isView(buffer) ? buffer : (buffer as { buffer?: unknown } | null)?.buffer) as T

@@ -3,7 +3,7 @@
 // requests share it; requests leave the set when they settle, and the
 // listener goes when the set is empty, so a long-lived signal does not grow.
 import { AbortError, AbortStage } from '../errors'
-import { ECANCELED } from '../sys-constants'
+import { ECANCELED, OP_READ } from '../sys-constants'
 import type { Request } from './request'
 
 type AbortHandler = (reason: unknown) => void
@@ -62,7 +62,9 @@ export function abortErrorFor(req: Request): AbortError {
   const limit = Error.stackTraceLimit
   Error.stackTraceLimit = 0
   try {
-    return new AbortError(stage, req.transferredBytes(), req.ranges(), req.abort?.reason)
+    // A read that came back short reached the end of the file: it did all it could.
+    const eof = req.kind === OP_READ && req.chunks.some((c) => c.res !== undefined && c.res >= 0 && c.res < c.len)
+    return new AbortError(stage, req.transferredBytes(), req.ranges(), req.abort?.reason, eof ? undefined : req.length)
   } finally {
     Error.stackTraceLimit = limit
   }
