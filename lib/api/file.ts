@@ -6,7 +6,7 @@ import * as fs from 'node:fs'
 import { addressOf } from '../aligned'
 import { appendPositioned, errnoError, misaligned } from '../errors'
 import { fstatBigint, fstatDev } from '../platform/device'
-import { afterAll, alreadyAborted, watchSignal } from '../sched/cancel'
+import { afterAll, alreadyAborted, captureCallSite, watchSignal } from '../sched/cancel'
 import type { DeviceQueue } from '../sched/device-queue'
 import { Request } from '../sched/request'
 import type { Scheduler } from '../sched/scheduler'
@@ -147,6 +147,7 @@ export class DirectFileHandle {
       },
       performance.now(),
     )
+    if (this.#ctx.abortStacks) req.callSite = captureCallSite(this[kEnqueue])
     this.#begin()
     const promise = new Promise<number>((resolve, reject) => {
       req.resolve = resolve
