@@ -163,6 +163,11 @@ export function misalignedView(syscall: Syscall, path: string, addr: number, ali
   )
 }
 
+/** `new X()` of a class whose instances only the library makes. */
+export function illegalConstructor(name: string, use: string): TypeError & CodedError {
+  return coded(new TypeError(`Illegal constructor: ${name} instances come from ${use}`), 'ERR_ILLEGAL_CONSTRUCTOR', illegalConstructor)
+}
+
 /** A positional write on a handle opened for appending, refused before the kernel sees it. */
 export function appendPositioned(path: string): ErrnoError {
   return errnoError(EINVAL, 'write', path, "this handle was opened for appending ('a', 'a+', ...): every write goes to the end of the file; omit the position, or open with 'r+' for positional writes")

@@ -121,3 +121,10 @@ forEachBackend(t, 'handle methods: aborts and bad input write nothing', async (t
   const rs = fh.createReadStream({ signal })
   await t.rejects(drain(rs), { name: 'AbortError' }, 'a read stream on an aborted signal errors with AbortError')
 })
+
+t.test('DirectFileHandle cannot be constructed directly', async (t) => {
+  const { DirectFileHandle } = await import('../lib/index')
+  const Ctor = DirectFileHandle as unknown as new (...args: unknown[]) => unknown
+  t.throws(() => new Ctor(3, '/x', true), { name: 'TypeError', code: 'ERR_ILLEGAL_CONSTRUCTOR' }, 'new DirectFileHandle(3, ...) throws')
+  t.throws(() => new Ctor(Symbol('direct-aio.construct'), { fd: 3 }), { code: 'ERR_ILLEGAL_CONSTRUCTOR' }, 'a look-alike token does not work')
+})

@@ -4,7 +4,7 @@
 // buffers it hands to the kernel, and closes a leaked descriptor on GC.
 import * as fs from 'node:fs'
 import { addressOf } from '../aligned'
-import { appendPositioned, errnoError, misaligned } from '../errors'
+import { appendPositioned, errnoError, illegalConstructor, misaligned } from '../errors'
 import { fstatBigint, fstatDev } from '../platform/device'
 import { afterAll, alreadyAborted, captureCallSite, watchSignal } from '../sched/cancel'
 import type { DeviceQueue } from '../sched/device-queue'
@@ -14,7 +14,7 @@ import type { BackendName } from '../backends/registry'
 import { EBADF, EIO, OP_FDATASYNC, OP_FSYNC, OP_READ, OP_WRITE, movesBytes } from '../sys-constants'
 import { checkFileLength, checkIoOptions, checkStatOptions, DEFAULT_READ_SIZE, isPlainObject, readSizeOf, IoFields, isView, misalignment, parseRwArgs, parseVectorArgs } from '../validate'
 import type { IoContext } from './context'
-import { AlignedIo, ContextInternals, Enqueued, HandleInit, handles, kInternals, kTrack, Submission } from './internals'
+import { AlignedIo, ContextInternals, Enqueued, HandleInit, handles, kConstruct, kInternals, kTrack, Submission } from './internals'
 import { leakedFds, pin } from './ownership'
 import * as app from './app'
 import type { ReadableStream } from 'node:stream/web'
@@ -67,8 +67,9 @@ export class DirectFileHandle {
   #appender: app.Appender | null = null
   #aio: AlignedIo | null = null
 
-  /** @internal use open() */
-  constructor(init: HandleInit) {
+  /** Handles come from open(); the constructor is not part of the API. */
+  private constructor(token: symbol, init: HandleInit) {
+    if (token !== kConstruct) throw illegalConstructor('DirectFileHandle', 'open()')
     const { fd, path, alignment } = init
     this.fd = fd
     this.path = path

@@ -114,3 +114,6 @@ export interface HandleInit {
   /** Default of the per-call `bounce` option. */
   bounce: boolean
 }
+
+/** Only open() holds this: `new DirectFileHandle(...)` without it throws ERR_ILLEGAL_CONSTRUCTOR. */
+export const kConstruct = Symbol('direct-aio.construct')

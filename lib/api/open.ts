@@ -7,7 +7,7 @@ import { deviceInfo, fstatDev } from '../platform/device'
 import { EACCES, EINVAL, EIO } from '../sys-constants'
 import { defaultContext, IoContext } from './context'
 import { DirectFileHandle } from './file'
-import { kInternals } from './internals'
+import { kConstruct, kInternals } from './internals'
 import type { OpenOptions } from './types'
 
 const { O_DIRECT, O_RDONLY, O_RDWR, O_WRONLY, O_CREAT, O_TRUNC, O_APPEND, O_EXCL, O_SYNC, O_DSYNC } = fs.constants
@@ -160,7 +160,7 @@ export async function open(path: string | Buffer | URL, flags?: string | number,
     const pos = append ? st.size : 0
     const pool = needsThreadPool(context, direct, st, p)
     const maxSectorsBytes = info.maxSectorsKb ? info.maxSectorsKb * 1024 : null
-    return new DirectFileHandle({ fd, path: p, direct, context, dev, pos, alignment, maxSectorsBytes, pool, append, dsync: (f & O_DSYNC) !== 0, bounce })
+    return Reflect.construct(DirectFileHandle, [kConstruct, { fd, path: p, direct, context, dev, pos, alignment, maxSectorsBytes, pool, append, dsync: (f & O_DSYNC) !== 0, bounce }]) as DirectFileHandle
   } catch (e) {
     fs.close(fd, () => {})
     throw e
