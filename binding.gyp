@@ -9,7 +9,8 @@
         "src/uring_ring.cc",
         "src/aio_ring.cc",
         "src/probe.cc",
-        "src/space.cc"
+        "src/space.cc",
+        "src/aligned_alloc.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": [

@@ -28,14 +28,15 @@ export interface Compiled {
   cleanup(): void
 }
 
-export function compileChildren(): Compiled {
+/** `root`: a checkout of the repository (default: this one); `--variant` in bench/app-loop.ts compiles others to compare. */
+export function compileChildren(root: string = ROOT): Compiled {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const ts = require('typescript') as typeof import('typescript')
-  const dir = path.join(ROOT, 'bench', `.build-${process.pid}`)
+  const dir = path.join(root, 'bench', `.build-${process.pid}`)
   fs.rmSync(dir, { recursive: true, force: true })
-  const sources = [...tsFiles(path.join(ROOT, 'lib')), ...CHILD_SOURCES.map((f) => path.join(ROOT, 'bench', f))]
+  const sources = [...tsFiles(path.join(root, 'lib')), ...CHILD_SOURCES.map((f) => path.join(root, 'bench', f))]
   for (const src of sources) {
-    const rel = path.relative(ROOT, src)
+    const rel = path.relative(root, src)
     const out = path.join(dir, rel.replace(/\.ts$/, '.js'))
     fs.mkdirSync(path.dirname(out), { recursive: true })
     const r = ts.transpileModule(fs.readFileSync(src, 'utf8'), {
@@ -50,7 +51,7 @@ export function compileChildren(): Compiled {
     fs.writeFileSync(out, r.outputText)
   }
   for (const link of ['build', 'prebuilds', 'package.json']) {
-    const target = path.join(ROOT, link)
+    const target = path.join(root, link)
     if (fs.existsSync(target)) fs.symlinkSync(target, path.join(dir, link))
   }
   const cleanup = () => fs.rmSync(dir, { recursive: true, force: true })

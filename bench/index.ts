@@ -30,6 +30,7 @@ const GiB = 1 << 30
 
 const USAGE = `usage: npm run bench -- [options]
 
+  --app-loop            the application-shaped benchmark (await loops, default context, fio ceiling): see bench/app-loop.ts, --app-loop --help
   --quick               under 2 minutes: 4 KiB random reads at depth 1/32/128, short runs, one cancellation round
   --dir DIR             where the 1 GiB data files live (default: ${os.tmpdir()}; /var/tmp if DIR refuses O_DIRECT)
   --rounds N            rounds per workload (default 3)
@@ -347,6 +348,7 @@ function render(file: string, outDir: string): number {
 }
 
 async function main(): Promise<number> {
+  if (process.argv.includes('--app-loop')) return (await import('./app-loop')).appLoop(process.argv.slice(2))
   let o: Options | null
   try {
     o = parseArgs(process.argv.slice(2))

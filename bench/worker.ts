@@ -119,14 +119,19 @@ async function main(): Promise<void> {
   let cpuDelta = { user: 0, system: 0 }
   let ticks1 = ticks0
   let elapsed = 0
+  // Wall-clock bounds of the measured window (epoch ms), so a tracer of this
+  // process (bench/app-loop.ts: strace -ttt) can count only its system calls.
+  let windowEpoch: [number, number] = [0, 0]
   const window = new Promise<void>((resolve) => {
     setTimeout(() => {
       t0 = performance.now()
       cpu0 = process.cpuUsage()
       ticks0 = readCpuTicks()
       measuring = true
+      windowEpoch[0] = performance.timeOrigin + t0
       setTimeout(() => {
         measuring = false
+        windowEpoch[1] = performance.timeOrigin + performance.now()
         cpuDelta = process.cpuUsage(cpu0)
         ticks1 = readCpuTicks()
         elapsed = performance.now() - t0
@@ -177,7 +182,7 @@ async function main(): Promise<void> {
     machineBusyCores: totalSec > 0 ? (busySec / totalSec) * cores : NaN,
     otherCores: totalSec > 0 ? ((busySec - irqSec) / totalSec) * cores - (cpuDelta.user + cpuDelta.system) / 1000 / elapsed : NaN,
     errors,
-    extra: { ...extra, allOps },
+    extra: { ...extra, allOps, windowEpoch, node: process.version },
   }
   process.stdout.write(JSON.stringify(result))
 }

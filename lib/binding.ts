@@ -38,6 +38,11 @@ export interface NativeBinding {
   dioAlign(fd: number): { memory: number; offset: number; logicalBlockSize: number; source: string }
   addressOf(buffer: ArrayBufferLike | ArrayBufferView): number
   nativeStats(): { liveOps: number; liveRings: number }
+  /** Library-owned aligned memory (src/aligned_alloc.cc); absent from older builds. A negative errno on failure (-1: external buffers refused). */
+  alignedAlloc?(size: number, alignment: number, zero: boolean): ArrayBuffer | number
+  alignedHold?(views: ArrayBufferView[]): number
+  alignedRelease?(token: number): void
+  alignedStats?(): { live: number; held: number; deferred: number; freed: number }
 }
 
 function load(): NativeBinding {

@@ -125,6 +125,11 @@ export function outOfRange(name: string, range: string, value: unknown): RangeEr
   return coded(new RangeError(`The value of "${name}" is out of range. It must be ${range}. Received ${shown}`), 'ERR_OUT_OF_RANGE', outOfRange)
 }
 
+/** Memory could not be allocated (Node's code for the same failure). */
+export function memoryAllocationFailed(size: number): RangeError & CodedError {
+  return coded(new RangeError(`Failed to allocate memory: ${size} bytes`), 'ERR_MEMORY_ALLOCATION_FAILED', memoryAllocationFailed)
+}
+
 /** Using an IoContext after close(). */
 export function contextClosed(): Error & CodedError {
   return coded(new Error('The IoContext is closed'), 'ERR_DIRECT_AIO_CONTEXT_CLOSED', contextClosed)

@@ -16,6 +16,7 @@ export type { OpenOptions, IoOptions, ReadOptions, WriteOptions, ReadResult, Wri
 export { IoContext } from './api/context'
 export type { IoContextOptions, GroupOp, GroupOptions } from './api/types'
 export { allocAligned, isAligned, alignUp, alignDown } from './aligned'
+export type { AllocAlignedOptions } from './aligned'
 export { AbortError } from './errors'
 export type { AbortStage, ErrnoError } from './errors'
 export { capabilities } from './platform/capabilities'

@@ -4,6 +4,7 @@
 // none can abort the process while an environment terminates.
 #include <napi.h>
 
+#include "aligned_alloc.h"
 #include "napi_util.h"
 #include "probe.h"
 #include "ring.h"
@@ -33,6 +34,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Export(env, exports, "addressOf", AddressOf);
   Export(env, exports, "nativeStats", NativeStats);
   SetVal(env, exports, "space", SpaceInit(env));
+  RegisterAlignedAlloc(env, exports);
   return exports;
 }
 

@@ -131,7 +131,7 @@ t.test('kernel cancels by policy, on a throttled device', { skip: congestUnsuppo
   t.teardown(() => dev.destroy())
   const N = 16
   const run = async (backend: string, kernelCancel: string): Promise<AbortReport> => {
-    const cfg = { path: dev.loop, backend, kernelCancel, n: N, maxInFlight: 8, deviceSize: dev.sizeBytes, abortAfterMs: 50 }
+    const cfg = { path: dev.loop, backend, kernelCancel, n: N, maxInFlight: 8, deviceSize: dev.sizeBytes, abortWhen: 'split' }
     const out = await dev.run(path.join(__dirname, 'fixtures', 'backend-abort.js'), [JSON.stringify(cfg)], { timeoutMs: 30000 })
     const r = parseReport<AbortReport>(out)
     t.comment(`${backend}/${kernelCancel}: in kernel at abort ${r.inKernelAtAbort}, stages ${JSON.stringify(r.stages)}, kernel cancels ${JSON.stringify(r.stats.kernelCancels)}`)

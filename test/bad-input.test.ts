@@ -9,6 +9,7 @@
 import t from 'tap'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
+import { constants as bufferConstants } from 'node:buffer'
 import * as api from '../lib/index'
 import { scratchDir } from './helpers/tmp'
 
@@ -202,9 +203,23 @@ function buildCases(f: Fixture): Case[] {
 
   // ---- allocAligned ----------------------------------------------------------
   for (const [label, v, code] of NUMERIC_BAD) add('allocAligned', `size ${label}`, false, () => allocAligned(v as number), { code })
-  add('allocAligned', 'size beyond buffer.constants.MAX_LENGTH', false, () => allocAligned(2 ** 52), { code: RANGE })
+  // buffer.constants.MAX_LENGTH is 2^32 on Node 20 and 2^53 - 1 on 22+: past it is an argument error on every Node.
+  add('allocAligned', 'size beyond buffer.constants.MAX_LENGTH', false, () => allocAligned(bufferConstants.MAX_LENGTH + 1), { code: RANGE })
+  add('allocAligned', 'size MAX_LENGTH (no room for the alignment)', false, () => allocAligned(bufferConstants.MAX_LENGTH), { code: RANGE })
+  // 4 PiB: past MAX_LENGTH on Node 20 (ERR_OUT_OF_RANGE), within it on 22+, where no machine has the memory:
+  // a coded allocation failure (as Node reports it), never V8's bare RangeError.
+  add('allocAligned', 'size 2^52 (beyond MAX_LENGTH or beyond memory)', false, () => allocAligned(2 ** 52), { code: 2 ** 52 > bufferConstants.MAX_LENGTH - 4096 ? RANGE : 'ERR_MEMORY_ALLOCATION_FAILED' })
+  add('allocAligned', 'size 2^52 without zero-fill', false, () => allocAligned(2 ** 52, { zero: false }), { code: 2 ** 52 > bufferConstants.MAX_LENGTH - 4096 ? RANGE : 'ERR_MEMORY_ALLOCATION_FAILED' })
+  for (const [label, v] of [['null', null], ['a string', 'x'], ['true', true]] as const) add('allocAligned', `options ${label}`, false, () => (allocAligned as (s: number, o: unknown) => Buffer)(4096, v), { code: TYPE })
+  add('allocAligned', 'options.zero a string', false, () => (allocAligned as (s: number, o: unknown) => Buffer)(4096, { zero: 'no' }), { code: TYPE })
+  for (const a of [3, 131072]) add('allocAligned', `options.alignment ${a}`, false, () => allocAligned(4096, { alignment: a }), { code: RANGE })
+  add('allocAligned', 'options.alignment a string', false, () => (allocAligned as (s: number, o: unknown) => Buffer)(4096, { alignment: '512' }), { code: TYPE })
   add('allocAligned', 'size 0 (an empty buffer)', false, () => allocAligned(0), { ok: (v) => (Buffer.isBuffer(v) && v.length === 0) || 'not an empty Buffer' })
-  for (const [label, v, code] of NUMERIC_BAD) add('allocAligned', `alignment ${label}`, false, () => allocAligned(4096, v as number), { code })
+  // The second argument is the alignment (a number) or options ({ alignment, zero }): an object is options.
+  for (const [label, v, code] of NUMERIC_BAD) {
+    if (typeof v !== 'object') add('allocAligned', `alignment ${label}`, false, () => allocAligned(4096, v as number), { code })
+    add('allocAligned', `options.alignment ${label}`, false, () => allocAligned(4096, { alignment: v as number }), { code })
+  }
   for (const a of [0, 3, 4095, 131072]) add('allocAligned', `alignment ${a} (not a power of two in 1..65536)`, false, () => allocAligned(4096, a), { code: RANGE })
   add('allocAligned', 'alignment 1 (any address)', false, () => allocAligned(10, 1), { ok: (v) => (Buffer.isBuffer(v) && v.length === 10) || 'bad buffer' })
 
@@ -270,8 +285,9 @@ function buildCases(f: Fixture): Case[] {
     const h = kind === 'read' ? rw : rw
     const call = (...args: unknown[]) => () => (h[kind] as (...a: unknown[]) => Promise<unknown>)(...args)
     const key = kind === 'read' ? 'bytesRead' : 'bytesWritten'
-    for (const [label, v] of NOT_A_VIEW) add(`handle.${kind}`, `buffer ${label}`, true, call(v, 0, 4096, 0), { code: TYPE })
-    add(`handle.${kind}`, 'options object without a buffer', true, call({ position: 0 }), { code: TYPE })
+    // read() with no buffer (undefined, or options without one) reads into a fresh one: test/parity.test.ts.
+    for (const [label, v] of NOT_A_VIEW) if (!(kind === 'read' && v === undefined)) add(`handle.${kind}`, `buffer ${label}`, true, call(v, 0, 4096, 0), { code: TYPE })
+    if (kind === 'write') add(`handle.${kind}`, 'options object without a buffer', true, call({ position: 0 }), { code: TYPE })
     add(`handle.${kind}`, 'a resizable ArrayBuffer', true, call(new Uint8Array(new (ArrayBuffer as unknown as new (n: number, o: object) => ArrayBuffer)(8192, { maxByteLength: 16384 })), 0, 4096, 0), { code: VALUE, cls: 'TypeError' })
     // An object in the offset slot is the documented read(buffer, options) form.
     for (const [label, v, code] of NUMERIC_BAD) if (label !== 'an object') add(`handle.${kind}`, `offset ${label}`, true, call(buf(), v, 4096, 0), { code })

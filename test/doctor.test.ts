@@ -123,16 +123,51 @@ t.test('arguments', async (t) => {
   t.equal(badReads.code, 2)
 })
 
+/**
+ * A copy of what the CLI needs (bin/, dist/, the addon, node-gyp-build), in a
+ * fresh 0755 folder under the OS temp dir, so that another user can run it even
+ * when the checkout sits in a folder only its owner can read (root's 0700 home,
+ * a mktemp -d). The Node binary is copied too when that user cannot run it
+ * where it is (a Node unpacked inside the checkout, as scripts/node-matrix.sh does).
+ */
+function copyForOtherUser(uid: number): { dir: string; node: string; bin: string } {
+  const path = require('node:path') as typeof import('node:path')
+  const os = require('node:os') as typeof import('node:os')
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'direct-aio-other-user-'))
+  fs.chmodSync(dir, 0o755)
+  const root = path.join(__dirname, '..')
+  const copy = (rel: string) => fs.cpSync(path.join(root, rel), path.join(dir, rel), { recursive: true, dereference: true })
+  for (const rel of ['package.json', 'bin', 'dist', 'node_modules/node-gyp-build']) copy(rel)
+  if (fs.existsSync(path.join(root, 'build/Release/direct_aio.node'))) copy('build/Release/direct_aio.node')
+  if (fs.existsSync(path.join(root, 'prebuilds'))) copy('prebuilds')
+  let node = process.execPath
+  try {
+    execFileSync('env', ['-u', 'NODE_OPTIONS', node, '-e', '0'], { uid, gid: uid, stdio: 'ignore' })
+  } catch {
+    node = path.join(dir, 'node')
+    fs.copyFileSync(process.execPath, node)
+  }
+  execFileSync('chmod', ['-R', 'a+rX', dir])
+  return { dir, node, bin: path.join(dir, BIN) }
+}
+
 t.test('--probe-cancel refuses without root', { skip: process.getuid?.() === 0 ? false : 'needs root to switch to an unprivileged user' }, async (t) => {
-  const r = await new Promise<{ code: number | null; stdout: string }>((resolve, reject) => {
+  const NOBODY = 65534
+  const copy = copyForOtherUser(NOBODY)
+  t.teardown(() => fs.rmSync(copy.dir, { recursive: true, force: true }))
+  const r = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
     const { spawn } = require('node:child_process') as typeof import('node:child_process')
-    const c = spawn(process.execPath, [BIN, 'doctor', '--json', '--probe-cancel', '/var/tmp'], { uid: 65534, gid: 65534, stdio: ['ignore', 'pipe', 'pipe'] })
+    // Through env -u: tap puts NODE_OPTIONS (an --import of a loader in the checkout,
+    // unreadable to that user too) back into every child's environment.
+    const c = spawn('env', ['-u', 'NODE_OPTIONS', copy.node, copy.bin, 'doctor', '--json', '--probe-cancel', '/var/tmp'], { uid: NOBODY, gid: NOBODY, cwd: copy.dir, stdio: ['ignore', 'pipe', 'pipe'] })
     let stdout = ''
+    let stderr = ''
     c.stdout.on('data', (d) => (stdout += d))
+    c.stderr.on('data', (d) => (stderr += d))
     c.on('error', reject)
-    c.on('close', (code) => resolve({ code, stdout }))
+    c.on('close', (code) => resolve({ code, stdout, stderr }))
   })
-  t.equal(r.code, 1, 'exit 1')
+  t.equal(r.code, 1, `exit 1${r.stderr ? ` (stderr: ${r.stderr.slice(0, 300)})` : ''}`)
   t.match(JSON.parse(r.stdout).probeCancel.error, /needs root/)
 })
 

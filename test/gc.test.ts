@@ -6,7 +6,11 @@
 //    writes is on disk, and afterwards everything is collected (buffers,
 //    handles, contexts) and the descriptors are closed.
 //  - An allocAligned buffer in use cannot be transferred away (structuredClone
-//    and postMessage copy it instead); the I/O completes correctly.
+//    and postMessage copy it on Node 20 and throw DataCloneError on 22+); the
+//    I/O completes correctly.
+//  - An allocAligned buffer detached with ArrayBuffer.prototype.transfer()
+//    and collected while a read into it is in the kernel (throttled loop
+//    device, root): its memory is not reused until the read is done.
 //  - A plain ArrayBuffer (not from allocAligned) transferred away while a read
 //    into it is in the kernel (throttled loop device, root): the transfer must
 //    be refused or copy, or the I/O must stay safe; the clone is dropped and
@@ -19,6 +23,7 @@ import * as fs from 'node:fs'
 import * as path from 'node:path'
 import { MessageChannel } from 'node:worker_threads'
 import * as api from '../lib/index'
+import { binding } from '../lib/binding'
 import { scratchDir } from './helpers/tmp'
 import { CongestedDevice, congestUnsupported } from '../cli/tools/congest'
 
@@ -26,7 +31,12 @@ const { IoContext, open, allocAligned, capabilities } = api
 type GcFn = (o?: { type?: 'major' | 'minor' }) => void
 const gc = (globalThis as { gc?: GcFn }).gc
 
-if (process.env.DIRECT_AIO_GC_TRANSFER_CHILD) {
+if (process.env.DIRECT_AIO_GC_ALIGNED_TRANSFER_CHILD) {
+  alignedTransferChild(process.env.DIRECT_AIO_GC_ALIGNED_TRANSFER_CHILD, process.env.DIRECT_AIO_GC_TRANSFER_BACKEND ?? 'io_uring').catch((e) => {
+    process.stdout.write(`TRANSFER-ERROR ${e && e.stack}\n`)
+    process.exitCode = 3
+  })
+} else if (process.env.DIRECT_AIO_GC_TRANSFER_CHILD) {
   transferChild(process.env.DIRECT_AIO_GC_TRANSFER_CHILD, process.env.DIRECT_AIO_GC_TRANSFER_BACKEND ?? 'io_uring').catch((e) => {
     process.stdout.write(`TRANSFER-ERROR ${e && e.stack}\n`)
     process.exitCode = 3
@@ -75,6 +85,69 @@ async function transferChild(device: string, backend: string): Promise<void> {
   await f.close()
   await ctx.close()
   process.stdout.write(`TRANSFER-RESULT ${JSON.stringify({ inKernel, refused, detached, dirty, results: Array.from(new Set(results)) })}\n`)
+}
+
+/**
+ * Issue 10, defect 9: reads into allocAligned buffers are in the kernel
+ * (throttled device); JS detaches each buffer with ArrayBuffer.prototype.transfer()
+ * (Node 20 with --harmony-rab-gsab-transfer, Node 22: it detaches despite
+ * markAsUntransferable; Node 24+: it throws "not detachable"), drops the result
+ * and forces GC; then allocates probe buffers of the same size, zero-filled,
+ * from both V8 and allocAligned, and checks after the reads completed that
+ * none of them was written. Memory the kernel still writes must not have been
+ * handed out again.
+ */
+async function alignedTransferChild(device: string, backend: string): Promise<void> {
+  const gcf = (globalThis as { gc?: GcFn }).gc!
+  const ctx = new IoContext({ backend: backend as never, maxInFlight: 64 })
+  const f = await open(device, 'r', { context: ctx })
+  const SZ = 16384
+  const bufs = Array.from({ length: 64 }, () => allocAligned(SZ))
+  let settled = 0
+  const ps = bufs.map((b, i) =>
+    f.read(b, 0, SZ, i * SZ).then(
+      (r) => (settled++, String(r.bytesRead)),
+      (e: Error & { code?: string }) => (settled++, String(e.code)),
+    ),
+  )
+  await new Promise((r) => setTimeout(r, 100))
+  const inKernel = ctx.stats().depth.current
+  const hasTransfer = typeof (ArrayBuffer.prototype as { transfer?: unknown }).transfer === 'function'
+  const errors = new Set<string>()
+  for (const b of bufs) {
+    try {
+      ;(b.buffer as ArrayBuffer & { transfer(): ArrayBuffer }).transfer() // the new ArrayBuffer is dropped at once
+    } catch (e) {
+      errors.add(`${(e as Error).name}: ${(e as Error).message}`)
+    }
+  }
+  const detached = bufs.filter((b) => b.buffer.byteLength === 0).length
+  bufs.length = 0
+  // Collect until every detached buffer's memory has been finalized (Node runs
+  // external-memory finalizers from the event loop, a turn or more after the GC).
+  const stats = () => binding.alignedStats?.() ?? null
+  const finalized = () => {
+    const st = stats()
+    return st ? st.freed + st.deferred : 0
+  }
+  // (V8-owned fallback memory has no such count: a few rounds, as for the plain-ArrayBuffer test.)
+  const fallback = process.env.DIRECT_AIO_ALIGNED_MEMORY === 'v8'
+  for (let k = 0; k < 200 && (detached === 0 || fallback ? k < 5 : finalized() < detached); k++) {
+    gcf()
+    await new Promise((r) => setImmediate(r))
+  }
+  const pendingAtFinalize = 64 - settled
+  const heldDuring = stats()
+  const probes: Uint8Array[] = []
+  for (let i = 0; i < 1024; i++) probes.push(new Uint8Array(SZ), allocAligned(SZ))
+  const results = await Promise.all(ps)
+  const dirty = probes.filter((p) => p.some((x) => x !== 0)).length
+  await f.close()
+  await ctx.close()
+  for (let i = 0; i < 3; i++) gcf()
+  await new Promise((r) => setImmediate(r))
+  const after = (binding.alignedStats?.() ?? null)
+  process.stdout.write(`TRANSFER-RESULT ${JSON.stringify({ node: process.version, hasTransfer, inKernel, detached, pendingAtFinalize, errors: [...errors], dirty, heldDuring, after, results: Array.from(new Set(results)) })}\n`)
 }
 
 function childTests(gc: GcFn): void {
@@ -247,24 +320,30 @@ function childTests(gc: GcFn): void {
       const bufs = Array.from({ length: 16 }, (_, i) => allocAligned(65536).fill(i + 1))
       const writes = bufs.map((b, i) => h.write(b, 0, b.length, i * 65536))
       // The requests are queued (maxInFlight 1) or in the kernel now.
+      // Node 20 copies an untransferable ArrayBuffer named in a transfer list;
+      // Node 22+ refuses it with a DataCloneError. Either way it stays attached.
+      const refuses = Number(process.versions.node.split('.')[0]) >= 22
+      const how = refuses ? 'refused with DataCloneError' : 'copied'
       const clones: ArrayBuffer[] = []
       for (const b of bufs.slice(0, 8)) {
-        let clone: ArrayBuffer | null = null
+        let outcome = 'copied'
         try {
-          clone = structuredClone(b.buffer, { transfer: [b.buffer as ArrayBuffer] })
+          clones.push(structuredClone(b.buffer, { transfer: [b.buffer as ArrayBuffer] }) as ArrayBuffer)
         } catch (e) {
-          t.equal((e as Error).name, 'DataCloneError', 'structuredClone refused the transfer')
+          outcome = (e as Error).name === 'DataCloneError' ? 'refused with DataCloneError' : String(e)
         }
-        if (clone) clones.push(clone)
+        t.equal(outcome, how, `structuredClone with transfer: ${how} on Node ${process.versions.node}`)
         t.equal(b.buffer.byteLength > 0, true, 'structuredClone with transfer did not detach the buffer')
       }
       const { port1, port2 } = new MessageChannel()
       for (const b of bufs.slice(8)) {
+        let outcome = 'copied'
         try {
           port1.postMessage(b, [b.buffer as ArrayBuffer])
         } catch (e) {
-          t.equal((e as Error).name, 'DataCloneError', 'postMessage refused the transfer')
+          outcome = (e as Error).name === 'DataCloneError' ? 'refused with DataCloneError' : String(e)
         }
+        t.equal(outcome, how, `postMessage with a transfer list: ${how}`)
         t.equal(b.length, 65536, 'postMessage with a transfer list did not detach the buffer')
       }
       port1.close()
@@ -280,7 +359,9 @@ function childTests(gc: GcFn): void {
       // And reads into buffers being "transferred" land in the original memory.
       const rb = allocAligned(65536)
       const rp = h.read(rb, 0, 65536, 3 * 65536)
-      structuredClone(rb.buffer, { transfer: [rb.buffer as ArrayBuffer] })
+      if (refuses) t.throws(() => structuredClone(rb.buffer, { transfer: [rb.buffer as ArrayBuffer] }), { name: 'DataCloneError' }, 'structuredClone refused to transfer the buffer being read into')
+      else structuredClone(rb.buffer, { transfer: [rb.buffer as ArrayBuffer] })
+      t.equal(rb.length, 65536, 'the buffer being read into stayed attached')
       const { bytesRead } = await rp
       t.equal(bytesRead, 65536)
       t.ok(rb.every((x) => x === 4), 'the read landed in the buffer that stayed with its owner')
@@ -333,6 +414,44 @@ function childTests(gc: GcFn): void {
       if (!rep) continue
       t.ok(rep.inKernel > 0, `${backend}: ${rep.inKernel} reads were in the kernel at the transfer`)
       t.equal(rep.dirty, 0, `${backend}: no reused memory was written by the kernel (${rep.dirty} of 2048 probe buffers changed)`)
+    }
+  })
+
+  t.test('an allocAligned buffer detached with transfer() and collected while a read into it is in the kernel', { skip: noCongest ? `throttled device unavailable: ${noCongest}` : false }, async (t) => {
+    // 40 IOPS: the 64 reads take over 1.5 s, so the collected buffers are finalized while reads are in the kernel.
+    const dev = CongestedDevice.create({ sizeMiB: 16, readIops: 40, writeIops: 100, fill: 'random' })
+    t.teardown(() => dev.destroy())
+    // transfer() exists on Node 20 only behind this flag (and detaches even untransferable buffers there).
+    const major = Number(process.versions.node.split('.')[0])
+    const nodeArgs = major < 22 ? [...process.execArgv, '--harmony-rab-gsab-transfer'] : process.execArgv
+    for (const [backend, skip] of backends) {
+      if (skip || backend === 'threadpool') continue
+      for (const fallback of [false, true]) {
+        const env: NodeJS.ProcessEnv = { DIRECT_AIO_GC_ALIGNED_TRANSFER_CHILD: dev.loop, DIRECT_AIO_GC_TRANSFER_BACKEND: backend }
+        if (fallback) env.DIRECT_AIO_ALIGNED_MEMORY = 'v8'
+        const r = await dev.run(__filename, [], { nodeArgs, env, timeoutMs: 60000 })
+        const line = r.stdout.split('\n').find((l) => l.startsWith('TRANSFER-RESULT '))
+        const rep = line ? JSON.parse(line.slice('TRANSFER-RESULT '.length)) : null
+        const label = `${backend}${fallback ? ', V8-owned fallback memory' : ''}`
+        t.comment(`${label}: ${line ?? 'no report'}; exit ${r.code} signal ${r.signal}${r.stderr ? `; stderr: ${r.stderr.slice(0, 300).replace(/\n/g, ' ')}` : ''}`)
+        if (fallback) {
+          // The documented remaining hazard (runtimes without external buffers): reported, not asserted.
+          t.comment(`${label}: ${rep ? `${rep.detached} detached, ${rep.dirty} probe buffers written by the kernel` : 'no report'}`)
+          continue
+        }
+        t.equal(r.signal, null, `${label}: the process survived`)
+        t.ok(rep, `${label}: the child reported`)
+        if (!rep) continue
+        t.ok(rep.inKernel > 0, `${label}: ${rep.inKernel} reads were in the kernel at the transfer`)
+        // Library-owned memory carries no detach key, so transfer() detaches it on every Node that has transfer().
+        t.equal(rep.detached, 64, `${label}: transfer() detached all 64 buffers on Node ${major}`)
+        t.equal(rep.dirty, 0, `${label}: no reused memory was written by the kernel (${rep.dirty} of 2048 probe buffers changed)`)
+        t.same(rep.results, ['16384'], `${label}: every read completed in full`)
+        // Every buffer finalized while its read was still pending had its free deferred.
+        t.ok(rep.heldDuring && rep.heldDuring.deferred >= rep.pendingAtFinalize, `${label}: ${rep.heldDuring?.deferred} frees deferred; ${rep.pendingAtFinalize} reads were still pending when all 64 buffers had been finalized`)
+        t.ok(rep.pendingAtFinalize > 0, `${label}: some buffers were finalized while their reads were in the kernel (${rep.pendingAtFinalize})`)
+        t.equal(rep.after?.held, 0, `${label}: no hold left after the reads settled`)
+      }
     }
   })
 }

@@ -6,6 +6,16 @@
 // (stats().native.liveOps) to 0.
 // CI runs LEAK_REQUESTS (default 200,000) per backend; `npm run soak` runs
 // 1,000,000 per backend.
+// The child runs with V8's young generation capped (--max-semi-space-size=1).
+// Newer V8 grows the semi-spaces far more under a high allocation rate, and
+// keeps those pages: on Node 24.22.3 (io_uring, 1,000,000 requests) RSS rose
+// 148.9 -> 200.2 MiB within the first 100,000 requests after the warm-up, then
+// only to 210.8 MiB over the remaining 900,000 (2.9 MiB over the second half);
+// heap and external memory returned to baseline. With the cap, Node 24 stayed
+// at 84.8 -> 86.9 MiB over 200,000 requests. That first step is V8 sizing
+// itself, not memory the library keeps; the cap takes it out of the figure so
+// the 16 MiB bound measures the library on every Node. The growth over the
+// second half of the run (after a warm-up of half of it) is bounded too.
 import t from 'tap'
 import { spawn } from 'node:child_process'
 import * as path from 'node:path'
@@ -42,7 +52,7 @@ interface SoakResult {
 t.test(`${REQUESTS} requests per backend: memory, descriptors and native allocations return to baseline`, async (t) => {
   t.comment(`backends: ${backends.join(', ')}${backends.length < 3 ? ` (io_uring: ${caps.ioUring.reason ?? 'ok'}; libaio: ${caps.libaio.reason ?? 'ok'})` : ''}`)
   const out = await new Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }>((resolve, reject) => {
-    const child = spawn(process.execPath, ['--expose-gc', SOAK, '--requests', String(REQUESTS), '--backend', backends.join(','), '--json'], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, ['--expose-gc', '--max-semi-space-size=1', SOAK, '--requests', String(REQUESTS), '--backend', backends.join(','), '--json'], { stdio: ['ignore', 'pipe', 'pipe'] })
     let stdout = ''
     let stderr = ''
     child.stdout.on('data', (d) => (stdout += d))
@@ -69,6 +79,7 @@ t.test(`${REQUESTS} requests per backend: memory, descriptors and native allocat
       t.equal(r.after.fds, r.baseline.fds, `open descriptors back to ${r.baseline.fds}${r.extraFds.length ? ` (extra: ${r.extraFds.join(', ')})` : ''}`)
       t.ok(r.rssDeltaMiB <= r.rssToleranceMiB, `RSS ${r.baseline.rssMiB} -> ${r.after.rssMiB} MiB (delta ${r.rssDeltaMiB} <= ${r.rssToleranceMiB} MiB; peak ${r.peakRssMiB})`)
       t.ok(r.heapDeltaMiB <= 4, `JS heap delta ${r.heapDeltaMiB} MiB <= 4`)
+      if (r.secondHalfRssGrowthMiB !== null) t.ok(r.secondHalfRssGrowthMiB <= 8, `RSS growth over the second half of the run ${r.secondHalfRssGrowthMiB} MiB <= 8 (after a warm-up of half the run)`)
       t.ok(r.externalDeltaMiB <= 4, `external memory delta ${r.externalDeltaMiB} MiB <= 4`)
       t.comment(`${r.backend}: ${r.requests} requests in ${(r.ms / 1000).toFixed(1)} s (${r.perSecond}/s); RSS growth over the second half ${r.secondHalfRssGrowthMiB} MiB`)
     })

@@ -56,6 +56,53 @@ interface RunResult {
   timedOut: boolean
 }
 
+/** name, state, wchan and current syscall of every thread of `pid` (Linux /proc). */
+function threadStates(pid: number): string {
+  const out: string[] = []
+  try {
+    for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
+      const read = (f: string) => {
+        try {
+          return fs.readFileSync(`/proc/${pid}/task/${tid}/${f}`, 'utf8').trim()
+        } catch {
+          return '?'
+        }
+      }
+      const stat = read('stat')
+      const state = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0]
+      out.push(`${tid} ${read('comm')} ${state} wchan=${read('wchan')} syscall=${read('syscall').split(' ')[0]}`)
+    }
+  } catch (e) {
+    out.push(String(e))
+  }
+  return out.join('; ')
+}
+
+/**
+ * A hang inside Node's own shutdown, after every direct-aio and libuv thread is
+ * gone: the exit handler ran, and only the main thread (joining), V8 platform
+ * workers and the inspector's signal thread are left, all in futex waits. That
+ * is nodejs/node#64274 (also #64560: NodePlatform::Shutdown joins a V8 worker
+ * that never returns), seen here on Node 24 about once per few hundred
+ * process.exit() calls under load. Such a child is run once more; any other
+ * hang, or the same one twice, fails.
+ */
+function nodeShutdownHang(r: RunResult): boolean {
+  if (!r.timedOut || !/SETTLED \d+\/\d+ code/.test(r.stdout)) return false
+  const dump = /\[hung child \d+\] (.*)$/s.exec(r.stderr)
+  if (!dump) return false
+  const threads = dump[1].split('; ')
+  return threads.length > 0 && threads.every((th) => /^\d+ (MainThread|node|V8Worker|SignalInspector) S wchan=futex/.test(th))
+}
+
+/** run(), once more if the child hit nodeShutdownHang (reported in `retried`). */
+async function runRetryingNodeShutdownHang(script: string, cfg: object): Promise<RunResult & { retried?: string }> {
+  const r = await run(script, cfg)
+  if (!nodeShutdownHang(r)) return r
+  const again = await run(script, cfg)
+  return { ...again, retried: `first run hung in Node's platform shutdown (nodejs/node#64274): ${/\[hung child \d+\] (.*)$/s.exec(r.stderr)?.[1]}` }
+}
+
 function run(script: string, cfg: object, timeoutMs = 30000): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const t0 = Date.now()
@@ -67,6 +114,8 @@ function run(script: string, cfg: object, timeoutMs = 30000): Promise<RunResult>
     child.stderr.on('data', (d) => (stderr += d))
     const timer = setTimeout(() => {
       timedOut = true
+      // Where each thread of the hung child waits, for the report.
+      stderr += `\n[hung child ${child.pid}] ${threadStates(child.pid!)}`
       child.kill('SIGKILL')
     }, timeoutMs)
     child.on('error', reject)
@@ -81,7 +130,7 @@ const SANITIZER = /AddressSanitizer|LeakSanitizer|runtime error:|Segmentation fa
 
 /** The common checks on a child that left at a lifecycle step. */
 function judge(t: Test, r: RunResult, step: string, exit: string, total: number): void {
-  t.notOk(r.timedOut, `no hang (${r.ms} ms)`)
+  t.notOk(r.timedOut, `no hang (${r.ms} ms)`, r.timedOut ? { stdout: r.stdout, stderr: r.stderr } : {})
   t.equal(r.signal, null, 'not killed by a signal')
   t.equal(r.code, exit === 'throw' ? 1 : 0, `exit code ${exit === 'throw' ? 1 : 0}`)
   t.match(r.stdout, new RegExp(`REACHED ${step}`), 'the step was reached')
@@ -115,11 +164,14 @@ t.test('teardown at every lifecycle step (child processes, regular file)', async
   for (const backend of available) for (const step of STEPS) for (const exit of EXITS) configs.push({ backend, step, exit })
   // Large reads and writes, no wait: in the 'kernel' and 'abort' steps they are in flight.
   // Three children at a time (each is mostly waiting on startup and I/O).
-  const results = await pool(configs, 3, (c) => run(CHILD, { ...c, path: dataPath, size: DATA_SIZE, requests: 64, ioSize: 256 * 1024, waitMs: 0 }))
+  const results = await pool(configs, 3, (c) => runRetryingNodeShutdownHang(CHILD, { ...c, path: dataPath, size: DATA_SIZE, requests: 64, ioSize: 256 * 1024, waitMs: 0 }))
   const matrix: string[] = []
   configs.forEach((c, i) => {
     const r = results[i]
-    t.test(`${c.backend} / ${c.step} / ${c.exit}`, async (t) => judge(t, r, c.step, c.exit, 64))
+    t.test(`${c.backend} / ${c.step} / ${c.exit}`, async (t) => {
+      if (r.retried) t.comment(r.retried)
+      judge(t, r, c.step, c.exit, 64)
+    })
     matrix.push(`${c.backend}/${c.step}/${c.exit}: ${r.timedOut ? 'HANG' : r.signal ?? `exit ${r.code}`} ${r.ms} ms`)
   })
   t.comment(`teardown matrix (${matrix.length} children):\n${matrix.join('\n')}`)

@@ -3,7 +3,7 @@
 // the context's scheduler. The handle tracks the current position, pins the
 // buffers it hands to the kernel, and closes a leaked descriptor on GC.
 import * as fs from 'node:fs'
-import { addressOf } from '../aligned'
+import { addressOf, holdAligned, releaseAligned } from '../aligned'
 import { appendPositioned, errnoError, illegalConstructor, misaligned } from '../errors'
 import { fstatBigint, fstatDev } from '../platform/device'
 import { afterAll, alreadyAborted, captureCallSite, watchSignal } from '../sched/cancel'
@@ -125,6 +125,7 @@ export class DirectFileHandle {
       this.#pos += s.length
     }
     pin(s.views)
+    const held = holdAligned(s.views) // allocAligned memory stays allocated until the request settles
     const sched = this.#sched
     const req = new Request(
       {
@@ -156,6 +157,7 @@ export class DirectFileHandle {
     })
     const stop = s.signal ? watchSignal(s.signal, (reason) => sched.abort(req, reason)) : null
     req.onSettle = () => {
+      releaseAligned(held)
       if (stop) stop()
       if (!positioned && movesBytes(s.kind)) {
         const got = req.contiguousBytes()

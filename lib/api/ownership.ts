@@ -3,6 +3,7 @@
 // its descriptor back.
 import * as fs from 'node:fs'
 import { markAsUntransferable } from 'node:worker_threads'
+import { isLibraryOwned } from '../aligned'
 
 // Like fs.promises.FileHandle: a handle collected while still open closes
 // its descriptor, with a warning (the program should have called close()).
@@ -15,12 +16,13 @@ export const leakedFds = new FinalizationRegistry<{ fd: number; path: string }>(
 // another thread while the kernel may still write it: the receiver could
 // free the memory. Like Node's own pooled Buffers, such buffers are marked
 // untransferable: a transfer then copies instead of detaching. The mark is
-// permanent for that ArrayBuffer.
+// permanent for that ArrayBuffer. allocAligned's library-owned memory needs
+// no mark (see aligned.ts): requests hold it instead (holdAligned).
 const pinned = new WeakSet<ArrayBufferLike>()
 export function pin(views: ArrayBufferView[]): void {
   for (const v of views) {
     const ab = v.buffer
-    if (pinned.has(ab)) continue
+    if (pinned.has(ab) || isLibraryOwned(ab)) continue
     if (!(ab instanceof SharedArrayBuffer)) markAsUntransferable(ab)
     pinned.add(ab)
   }

@@ -1,0 +1,15 @@
+// Aligned memory owned by the library (issue 10, defect 9): allocAligned()
+// memory comes from posix_memalign and is handed to JS as an external
+// ArrayBuffer. Whatever JS does to that ArrayBuffer (detach it with
+// transfer(), drop it, let the GC collect it), the memory is freed only once
+// it is finalized AND no request still holds it: requests hold every
+// allocation their views point into from submit until they settle.
+#pragma once
+#include <node_api.h>
+
+namespace daio {
+
+// Adds alignedAlloc, alignedHold, alignedRelease and alignedStats to exports.
+void RegisterAlignedAlloc(napi_env env, napi_value exports);
+
+}  // namespace daio
