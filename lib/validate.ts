@@ -227,3 +227,10 @@ export function isPlainObject(v: unknown): v is Record<string, unknown> {
   const proto = Object.getPrototypeOf(v)
   return proto === Object.prototype || proto === null
 }
+
+/** read() without a buffer (nothing, or options without one): the options form with a fresh buffer from `alloc`. */
+export function withReadBuffer(buffer: unknown, alloc: (size: number) => Buffer): unknown {
+  const o = buffer as { buffer?: unknown; length?: unknown } | undefined
+  if (o !== undefined && !(isPlainObject(o) && o.buffer === undefined)) return buffer
+  return { ...o, buffer: alloc(readSizeOf(o?.length, DEFAULT_READ_SIZE)) }
+}

@@ -12,10 +12,10 @@ import { Request } from '../sched/request'
 import type { Scheduler } from '../sched/scheduler'
 import type { BackendName } from '../backends/registry'
 import { EBADF, EIO, OP_FDATASYNC, OP_FSYNC, OP_READ, OP_WRITE, movesBytes } from '../sys-constants'
-import { checkFileLength, checkIoOptions, checkStatOptions, DEFAULT_READ_SIZE, isPlainObject, readSizeOf, IoFields, isView, misalignment, parseRwArgs, parseVectorArgs } from '../validate'
+import { checkFileLength, checkIoOptions, checkStatOptions, withReadBuffer, IoFields, isView, misalignment, parseRwArgs, parseVectorArgs } from '../validate'
 import type { IoContext } from './context'
 import { AlignedIo, ContextInternals, Enqueued, HandleInit, handles, kConstruct, kInternals, kTrack, Submission } from './internals'
-import { leakedFds, pin } from './ownership'
+import { leakedFds, Outstanding, pin } from './ownership'
 import * as app from './app'
 import type { ReadableStream } from 'node:stream/web'
 import type { IoOptions, ReadOptions, ReadResult, ReadvResult, WriteOptions, WriteResult, WritevResult } from './types'
@@ -55,10 +55,8 @@ export class DirectFileHandle {
   #eof = -1
   #closed = false
   #closing: Promise<void> | null = null
-  #outstanding = 0
-  #idle: Array<() => void> = []
-  /** Writes issued on this handle and not yet settled: what the next sync()/datasync() must wait for. */
-  readonly #writes = new Set<Promise<number>>()
+  /** What close() and sync() wait for. */
+  readonly #work = new Outstanding()
   /** Opened with O_APPEND: writes go to the end; positional writes are refused. */
   readonly #append: boolean
   readonly #dsync: boolean
@@ -150,7 +148,7 @@ export class DirectFileHandle {
       performance.now(),
     )
     if (this.#ctx.abortStacks) req.callSite = captureCallSite(this[kEnqueue])
-    this.#begin()
+    this.#work.begin()
     const promise = new Promise<number>((resolve, reject) => {
       req.resolve = resolve
       req.reject = reject
@@ -166,10 +164,10 @@ export class DirectFileHandle {
           if (s.kind === OP_READ && req.error === 0 && !req.aborted) this.#eof = this.#pos
         }
       }
-      this.#end()
+      this.#work.end()
     }
     sched.enqueue(req)
-    if (s.kind === OP_WRITE) this.#noteWrite(promise)
+    if (s.kind === OP_WRITE) this.#work.write(promise)
     return { promise, abort: (reason: unknown) => sched.abort(req, reason) }
   }
 
@@ -227,15 +225,9 @@ export class DirectFileHandle {
 
   /** Work done by an api module on this handle's behalf: close() waits for it, a later sync() covers it. */
   #via(kind: number, p: Promise<number>): Promise<number> {
-    const tracked = this.#track(p)
-    if (kind === OP_WRITE) this.#noteWrite(tracked)
+    const tracked = this.#work.track(p)
+    if (kind === OP_WRITE) this.#work.write(tracked)
     return tracked
-  }
-
-  #noteWrite(p: Promise<number>): void {
-    this.#writes.add(p)
-    const forget = (): void => void this.#writes.delete(p)
-    p.then(forget, forget)
   }
 
   /** A positioned, aligned request with no checks left to do (api/append.ts, api/bounce.ts). */
@@ -251,7 +243,7 @@ export class DirectFileHandle {
       alloc: (n) => app.allocFor(this, n),
       readAt: (buf, n, pos, io) => this.#raw(OP_READ, [buf], n, pos, io),
       writeAt: (buf, n, pos, io) => this.#raw(OP_WRITE, [buf], n, pos, io),
-      size: () => this.#track(fstatDev(this.fd)).then((st) => st.size),
+      size: () => this.#work.track(fstatDev(this.fd)).then((st) => st.size),
       truncate: (n) => this.#ftruncate(n),
       aligned: (view, off) => !this.direct || addressOf(view, off) % this.alignment.memory === 0,
       bounced: (n) => this.#ctx.bounced(n),
@@ -266,10 +258,7 @@ export class DirectFileHandle {
   /** Without a buffer: into a fresh one from alloc(), `length` bytes (default 16 KiB, rounded up to the block), as fs.promises does. */
   read(options?: Omit<ReadOptions, 'buffer' | 'offset'>): Promise<ReadResult<Buffer>>
   async read<T extends ArrayBufferView>(buffer?: unknown, offsetOrOptions?: unknown, length?: unknown, position?: unknown): Promise<ReadResult<T>> {
-    const o = buffer as { buffer?: unknown; length?: unknown } | undefined
-    if (o === undefined || (isPlainObject(o) && o.buffer === undefined)) {
-      buffer = { ...o, buffer: app.allocForHandle(this, readSizeOf(o?.length, DEFAULT_READ_SIZE)) }
-    }
+    buffer = withReadBuffer(buffer, (n) => app.allocForHandle(this, n))
     const target = (isView(buffer) ? buffer : (buffer as { buffer?: unknown } | null)?.buffer) as T
     const bytesRead = await this.#single('read', OP_READ, buffer, offsetOrOptions, length, position)
     return { bytesRead, buffer: target }
@@ -312,10 +301,10 @@ export class DirectFileHandle {
     // this handle. Neither the kernel nor the queue orders an fsync after
     // writes still in flight, so the sync waits here, before it is queued,
     // until each of them has settled (an abort meanwhile drops it: 'queued').
-    if (this.#writes.size === 0) return submit()
-    const prior = Array.from(this.#writes)
+    const prior = this.#work.writes()
+    if (prior.length === 0) return submit()
     // Tracked until the sync itself settles, so close() cannot release the fd in between.
-    return this.#track(afterAll(prior, io.signal).then(submit))
+    return this.#work.track(afterAll(prior, io.signal).then(submit))
   }
 
   /** fsync(2) through the ring. */
@@ -328,24 +317,6 @@ export class DirectFileHandle {
     return this.#sync('fdatasync', OP_FDATASYNC, options)
   }
 
-  /** One more operation that close() must wait for. */
-  #begin(): void {
-    this.#outstanding++
-  }
-
-  #end(): void {
-    if (--this.#outstanding === 0 && this.#idle.length > 0) {
-      const w = this.#idle
-      this.#idle = []
-      for (const f of w) f()
-    }
-  }
-
-  #track<T>(p: Promise<T>): Promise<T> {
-    this.#begin()
-    return p.finally(() => this.#end())
-  }
-
   /** fstat(2); `{ bigint: true }` resolves with `fs.BigIntStats`. */
   stat(options?: { bigint?: false }): Promise<fs.Stats>
   stat(options: { bigint: true }): Promise<fs.BigIntStats>
@@ -353,7 +324,7 @@ export class DirectFileHandle {
   async stat(options?: { bigint?: boolean }): Promise<fs.Stats | fs.BigIntStats> {
     const bigint = checkStatOptions(options)
     this.#checkUsable('fstat')
-    return this.#track<fs.Stats | fs.BigIntStats>(bigint ? fstatBigint(this.fd) : fstatDev(this.fd))
+    return this.#work.track<fs.Stats | fs.BigIntStats>(bigint ? fstatBigint(this.fd) : fstatDev(this.fd))
   }
 
   /** ftruncate(2). Default length 0. */
@@ -366,13 +337,13 @@ export class DirectFileHandle {
   }
 
   #ftruncate(len: number): Promise<void> {
-    return this.#track(new Promise<void>((resolve, reject) => fs.ftruncate(this.fd, len, (err) => (err ? reject(err) : resolve()))))
+    return this.#work.track(new Promise<void>((resolve, reject) => fs.ftruncate(this.fd, len, (err) => (err ? reject(err) : resolve()))))
   }
 
   /** @internal see kTrack in internals.ts */
   [kTrack]<T>(syscall: string, fn: () => Promise<T>): Promise<T> {
     this.#checkUsable(syscall)
-    return this.#track(fn())
+    return this.#work.track(fn())
   }
 
   // The application API (lib/api/*), as methods. See docs/api.md.
@@ -408,7 +379,7 @@ export class DirectFileHandle {
     if (this.#closing) return this.#closing
     this.#closed = true
     leakedFds.unregister(this)
-    const idle = this.#outstanding === 0 ? Promise.resolve() : new Promise<void>((r) => this.#idle.push(r))
+    const idle = this.#work.idle()
     this.#closing = idle.then(
       () =>
         new Promise<void>((resolve, reject) =>
