@@ -1,5 +1,6 @@
 // Environment variables, parsed in one place. Each is read when asked for
-// (tests and operators change them between contexts), never cached.
+// (tests and operators change them between contexts), never cached, except
+// DIRECT_AIO_ABORT_STACKS, read once at load.
 
 /** The names DIRECT_AIO_BACKEND may hold besides a backend name. */
 const AUTO_VALUES = new Set(['', 'auto'])
@@ -26,4 +27,12 @@ export function kernelCancelEnv(): KernelCancel {
 export function threadpoolSize(): number {
   const n = Number(process.env.UV_THREADPOOL_SIZE)
   return Number.isInteger(n) && n > 0 ? Math.min(n, 1024) : 4
+}
+
+/** DIRECT_AIO_ABORT_STACKS=1 at load: AbortErrors carry the stack of the call that made the request. Parsed once. */
+const ABORT_STACKS = process.env.DIRECT_AIO_ABORT_STACKS === '1'
+
+/** The default of IoContext's `abortStacks` option. */
+export function abortStacksEnv(): boolean {
+  return ABORT_STACKS
 }

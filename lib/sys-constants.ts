@@ -25,6 +25,7 @@ export const EBADF = -e.EBADF
 export const EAGAIN = -e.EAGAIN
 export const ENOMEM = -e.ENOMEM
 export const EINVAL = -e.EINVAL
+export const EACCES = -e.EACCES
 export const ENOSYS = -e.ENOSYS
 export const EALREADY = -e.EALREADY
 export const ECANCELED = -e.ECANCELED

@@ -1,6 +1,7 @@
 // Argument checks written once, with Node's messages and codes. Everything
 // a caller passes is checked here before anything is queued.
-import { invalidArgType, invalidArgValue, outOfRange } from './errors'
+import { addressOf, alignedStartOf } from './aligned'
+import { ErrnoError, invalidArgType, invalidArgValue, misaligned, misalignedView, outOfRange } from './errors'
 
 export const MAX_POSITION = Number.MAX_SAFE_INTEGER
 
@@ -95,18 +96,21 @@ export interface IoFields {
   priority: number
   indivisible: boolean
   deadline: number
+  /** Per-call bounce option; undefined: the handle's default. */
+  bounce: boolean | undefined
 }
 
 /** The per-call options every operation takes: signal, priority, indivisible, deadline. */
 export function checkIoOptions(o: unknown): IoFields {
-  if (o === undefined || o === null) return { signal: undefined, priority: 0, indivisible: false, deadline: Infinity }
+  if (o === undefined || o === null) return { signal: undefined, priority: 0, indivisible: false, deadline: Infinity, bounce: undefined }
   if (typeof o !== 'object') throw invalidArgType('options', 'of type object', o)
-  const opts = o as { signal?: unknown; priority?: unknown; indivisible?: unknown; deadline?: unknown }
+  const opts = o as { signal?: unknown; priority?: unknown; indivisible?: unknown; deadline?: unknown; bounce?: unknown }
   const signal = checkSignal(opts.signal)
   const priority = checkPriority(opts.priority)
   const indivisible = checkBoolean('options.indivisible', opts.indivisible, false)
   const deadline = checkDeadline(opts.deadline, performance.now())
-  return { signal, priority, indivisible, deadline }
+  const bounce = opts.bounce === undefined ? undefined : checkBoolean('options.bounce', opts.bounce, false)
+  return { signal, priority, indivisible, deadline, bounce }
 }
 
 export interface RwArgs {
@@ -178,4 +182,55 @@ export function checkFileLength(len: unknown): number {
   if (typeof len !== 'number') throw invalidArgType('len', 'of type number', len)
   if (!Number.isInteger(len) || len < 0 || len > MAX_POSITION) throw outOfRange('len', `an integer >= 0 && <= ${MAX_POSITION}`, len)
   return len
+}
+
+/**
+ * The O_DIRECT alignment error for a call, or null if it meets the rules:
+ * the position and each length a multiple of `alignment.offset`, each
+ * buffer address (view plus offset) a multiple of `alignment.memory`.
+ */
+export function misalignment(syscall: string, path: string, alignment: { memory: number; offset: number }, views: ArrayBufferView[], offsets: number[], lengths: number[], position: number): ErrnoError | null {
+  const { memory, offset } = alignment
+  if (position >= 0 && position % offset !== 0) return misaligned(syscall, path, 'position', position, offset)
+  for (let i = 0; i < views.length; i++) {
+    if (lengths[i] === 0) continue
+    const addr = addressOf(views[i], offsets[i])
+    if (addr % memory !== 0) {
+      // Memory from allocAligned() seen through a view that does not start where it is aligned.
+      const known = alignedStartOf(views[i].buffer)
+      if (known && known.alignment >= memory) return misalignedView(syscall, path, addr, memory, views[i].byteOffset + offsets[i], known.start)
+      return misaligned(syscall, path, 'buffer address', addr, memory)
+    }
+    if (lengths[i] % offset !== 0) return misaligned(syscall, path, 'length', lengths[i], offset)
+  }
+  return null
+}
+
+/** stat()'s options: `{ bigint }`. */
+export function checkStatOptions(o: unknown): boolean {
+  if (o === undefined || o === null) return false
+  if (typeof o !== 'object') throw invalidArgType('options', 'of type object', o)
+  return checkBoolean('options.bigint', (o as { bigint?: unknown }).bigint, false)
+}
+
+/** The buffer fs.promises allocates for read() without one. */
+export const DEFAULT_READ_SIZE = 16384
+
+/** The size of the buffer read() allocates: `length` if it is a valid one (parseRwArgs reports a bad one), else `dflt`. */
+export function readSizeOf(length: unknown, dflt: number): number {
+  return typeof length === 'number' && Number.isInteger(length) && length >= 0 && length <= 2 ** 31 - 1 ? length : dflt
+}
+
+/** An object literal (not a view, an ArrayBuffer, an array...): the options form. */
+export function isPlainObject(v: unknown): v is Record<string, unknown> {
+  if (v === null || typeof v !== 'object') return false
+  const proto = Object.getPrototypeOf(v)
+  return proto === Object.prototype || proto === null
+}
+
+/** read() without a buffer (nothing, or options without one): the options form with a fresh buffer from `alloc`. */
+export function withReadBuffer(buffer: unknown, alloc: (size: number) => Buffer): unknown {
+  const o = buffer as { buffer?: unknown; length?: unknown } | undefined
+  if (o !== undefined && !(isPlainObject(o) && o.buffer === undefined)) return buffer
+  return { ...o, buffer: alloc(readSizeOf(o?.length, DEFAULT_READ_SIZE)) }
 }

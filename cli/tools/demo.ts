@@ -173,6 +173,8 @@ export async function demo(argv: string[]): Promise<number> {
     if (!throttled) await plainAbort(log, file, FILE_SIZE)
     log('')
     cleanup()
+    log('An HTTP file server on direct-aio streams (Range requests; a client that disconnects aborts its reads): node examples/file-server.mjs --root DIR, in a clone of the repository.')
+    log('')
     log(`Removed the scratch file${throttled ? ', the loop device and the cgroup' : ''}. Done in ${((now() - t0) / 1000).toFixed(1)} s.`)
     return bad > 0 ? 1 : 0
   } finally {

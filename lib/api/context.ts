@@ -1,7 +1,7 @@
 // IoContext: one backend (ring), one scheduler, per-device queues. Each
 // thread gets its own default context; contexts are never shared across
 // threads.
-import { kernelCancelEnv, KernelCancel } from '../config'
+import { abortStacksEnv, kernelCancelEnv, KernelCancel } from '../config'
 import { backendUnavailable, contextClosed } from '../errors'
 import type { BackendName } from '../backends/registry'
 import { BackendEntry, backendNames, poolBackend, selectBackend } from '../backends/registry'
@@ -11,7 +11,7 @@ import { DeviceQueue } from '../sched/device-queue'
 import { createPolicy, PolicyName, POLICY_NAMES } from '../sched/policy'
 import { Scheduler } from '../sched/scheduler'
 import type { IoStats } from '../sched/stats'
-import { checkInt, checkOneOf, checkOptionsObject } from '../validate'
+import { checkBoolean, checkInt, checkOneOf, checkOptionsObject } from '../validate'
 import { runGroup } from './group'
 import { ContextInternals, kInternals, Route } from './internals'
 import type { GroupOp, GroupOptions, IoContextOptions } from './types'
@@ -56,6 +56,7 @@ export class IoContext {
     const kc = checkOneOf('options.kernelCancel', options.kernelCancel === undefined ? kernelCancelEnv() : options.kernelCancel, ['auto', 'trust', 'never'] as const)
     const chunkSize = options.chunkSize === undefined ? DEFAULT_CHUNK : checkInt('options.chunkSize', options.chunkSize, 4096, 1 << 30)
     const maxChunks = options.maxChunksInFlight === undefined ? 4 : checkInt('options.maxChunksInFlight', options.maxChunksInFlight, 1, 1024)
+    const abortStacks = checkBoolean('options.abortStacks', options.abortStacks, abortStacksEnv())
     this.#policy = checkOneOf('options.policy', options.policy ?? 'priority', POLICY_NAMES)
     this.kernelCancel = kc
     this.#maxInFlight = mif
@@ -76,6 +77,10 @@ export class IoContext {
       route: (dev: number, pool: boolean) => self.#route(dev, pool),
       chunkSize,
       maxChunksInFlight: maxChunks,
+      bounced: (n: number) => {
+        self.#scheduler.stats.bytesBounced += n
+      },
+      abortStacks,
       checkOpen: () => {
         if (self.#closed) throw contextClosed()
       },
@@ -128,7 +133,7 @@ export class IoContext {
         cancelledKernel: s.cancelledKernel,
         cancelledTooLate: s.cancelledTooLate,
       },
-      bytes: { read: s.bytesRead, written: s.bytesWritten, saved: s.bytesSaved },
+      bytes: { read: s.bytesRead, written: s.bytesWritten, saved: s.bytesSaved, bounced: s.bytesBounced },
       kernelCancels: { sent: s.cancelsSent, cancelled: s.cancelOk, notFound: s.cancelNotFound, alreadyRunning: s.cancelAlready, refused: s.cancelRefused },
       depth: { current: this.#scheduler.depth + (pool?.scheduler.depth ?? 0), peak: s.peakDepth, limits: { ...this.#scheduler.limits(), ...poolLimits } },
       queued: this.#scheduler.queuedCount + (pool?.scheduler.queuedCount ?? 0),

@@ -6,8 +6,8 @@ import { preAborted, watchSignal } from '../sched/cancel'
 import type { Group } from '../sched/request'
 import { OP_READ, OP_WRITE } from '../sys-constants'
 import { checkBoolean, checkOptionsObject, checkPriority, checkRange, checkSignal, checkView, parsePosition } from '../validate'
-import { DirectFileHandle, Enqueued, kCheck, kEnqueue } from './file'
-import { HasInternals, kInternals } from './internals'
+import { DirectFileHandle, kCheck, kEnqueue } from './file'
+import { Enqueued, HasInternals, kInternals } from './internals'
 import type { GroupOp, GroupOptions } from './types'
 
 /** Validate one member; returns the function that queues it. */

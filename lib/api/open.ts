@@ -1,16 +1,17 @@
 // open(): flags, O_DIRECT, and the tmpfs case, then a DirectFileHandle.
 import * as fs from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { errnoError, ErrnoError, invalidArgType, invalidArgValue, outOfRange } from '../errors'
+import { appendRefused, errnoError, ErrnoError, invalidArgType, invalidArgValue, outOfRange } from '../errors'
 import { alignmentOfFd } from '../platform/alignment'
 import { deviceInfo, fstatDev } from '../platform/device'
-import { EINVAL, EIO } from '../sys-constants'
+import { EACCES, EINVAL, EIO } from '../sys-constants'
 import { defaultContext, IoContext } from './context'
 import { DirectFileHandle } from './file'
-import { kInternals } from './internals'
+import { kConstruct, kInternals } from './internals'
 import type { OpenOptions } from './types'
 
-const { O_DIRECT, O_RDONLY, O_RDWR, O_WRONLY, O_CREAT, O_TRUNC, O_APPEND, O_EXCL, O_SYNC } = fs.constants
+const { O_DIRECT, O_RDONLY, O_RDWR, O_WRONLY, O_CREAT, O_TRUNC, O_APPEND, O_EXCL, O_SYNC, O_DSYNC } = fs.constants
+const O_ACCMODE = 3
 
 const FLAGS: Record<string, number> = {
   r: O_RDONLY,
@@ -122,27 +123,57 @@ export async function open(path: string | Buffer | URL, flags?: string | number,
   const context = o.context ?? defaultContext()
   if (!(context instanceof IoContext)) throw invalidArgType('options.context', 'an instance of IoContext', context)
   context[kInternals].checkOpen()
+  const append = (f & O_APPEND) !== 0
+  const bounce = o.bounce ?? false
+  if (typeof bounce !== 'boolean') throw invalidArgType('options.bounce', 'of type boolean', bounce)
+  // O_DIRECT cannot append at an unaligned end of file, so the handle
+  // appends itself (api/append.ts): without O_APPEND, and readable, to merge
+  // the last partial block.
+  const osFlags = direct ? (append ? (f & ~(O_APPEND | O_ACCMODE)) | O_RDWR : f) | O_DIRECT : f
+  const notRegular = 'appending with O_DIRECT is supported on regular files only; write at explicit positions with r+, or open with { direct: false }'
+  if (direct && append) {
+    const st = await fs.promises.stat(p).catch(() => null)
+    if (st && !st.isFile()) throw appendRefused(EINVAL, p, notRegular)
+  }
   let fd: number
   try {
-    fd = await openFd(p, direct ? f | O_DIRECT : f, mode)
+    fd = await openFd(p, osFlags, mode)
     if (direct) await refuseFakeDirect(fd, p)
   } catch (e) {
     const err = e as NodeJS.ErrnoException
     if (direct && err.code === 'EINVAL') {
       throw errnoError(EINVAL, 'open', p, 'this filesystem does not support O_DIRECT (tmpfs does not); open with { direct: false } for buffered I/O')
     }
+    if (direct && append && err.code === 'EACCES' && (f & O_ACCMODE) === O_WRONLY && (await writableOnly(p, f | O_DIRECT, mode))) {
+      throw appendRefused(EACCES, p, "appending with O_DIRECT rewrites the file's last partial block, so it must be readable too; open with { direct: false } to append through the page cache")
+    }
     throw errnoError(typeof err.errno === 'number' ? err.errno : EIO, 'open', p) as ErrnoError
   }
   try {
     const st = await fstatDev(fd)
+    if (direct && append && !st.isFile()) {
+      throw appendRefused(EINVAL, p, notRegular)
+    }
     const dev = st.isBlockDevice() ? st.rdev : st.dev
-    const align = direct ? alignmentOfFd(fd, dev) : { memory: 1, offset: 1 }
+    const alignment = direct ? alignmentOfFd(fd, dev) : { memory: 1, offset: 1 }
     const info = deviceInfo(dev)
-    const pos = f & O_APPEND ? st.size : 0
+    const pos = append ? st.size : 0
     const pool = needsThreadPool(context, direct, st, p)
-    return new DirectFileHandle(fd, p, direct, context, dev, pos, align, info.maxSectorsKb ? info.maxSectorsKb * 1024 : null, pool)
+    const maxSectorsBytes = info.maxSectorsKb ? info.maxSectorsKb * 1024 : null
+    return Reflect.construct(DirectFileHandle, [kConstruct, { fd, path: p, direct, context, dev, pos, alignment, maxSectorsBytes, pool, append, dsync: (f & O_DSYNC) !== 0, bounce }]) as DirectFileHandle
   } catch (e) {
     fs.close(fd, () => {})
     throw e
+  }
+}
+
+/** Whether `path` opens write-only (so read access alone was missing). */
+async function writableOnly(path: string, flags: number, mode: number): Promise<boolean> {
+  try {
+    const fd = await openFd(path, flags & ~O_CREAT, mode)
+    fs.close(fd, () => {})
+    return true
+  } catch {
+    return false
   }
 }

@@ -27,3 +27,49 @@ export function pin(views: ArrayBufferView[]): void {
     pinned.add(ab)
   }
 }
+
+/**
+ * A handle's outstanding work: what close() waits for (`idle()`), and the
+ * writes not yet settled, which the next sync()/datasync() must wait for
+ * (the kernel does not order an fsync after writes still in flight).
+ */
+export class Outstanding {
+  #count = 0
+  #idle: Array<() => void> = []
+  readonly #writes = new Set<Promise<unknown>>()
+
+  begin(): void {
+    this.#count++
+  }
+
+  end(): void {
+    if (--this.#count === 0 && this.#idle.length > 0) {
+      const w = this.#idle
+      this.#idle = []
+      for (const f of w) f()
+    }
+  }
+
+  /** Count `p` as outstanding until it settles. */
+  track<T>(p: Promise<T>): Promise<T> {
+    this.begin()
+    return p.finally(() => this.end())
+  }
+
+  /** A write (or work that writes) the next sync must wait for. */
+  write(p: Promise<unknown>): void {
+    this.#writes.add(p)
+    const forget = (): void => void this.#writes.delete(p)
+    p.then(forget, forget)
+  }
+
+  /** The writes a sync issued now must wait for (a snapshot; empty: none). */
+  writes(): Promise<unknown>[] {
+    return Array.from(this.#writes)
+  }
+
+  /** Resolves once nothing is outstanding. */
+  idle(): Promise<void> {
+    return this.#count === 0 ? Promise.resolve() : new Promise<void>((r) => this.#idle.push(r))
+  }
+}

@@ -14,6 +14,12 @@ export interface OpenOptions {
   direct?: boolean
   /** The context whose queue serves this file. Default: the thread's default context. */
   context?: IoContext
+  /**
+   * Copy misaligned reads and writes through aligned memory instead of
+   * refusing them (the default for every call on this handle; each call can
+   * override it with its own `bounce`). Default false: misalignment is EINVAL.
+   */
+  bounce?: boolean
 }
 
 /** Per-call options of read/write/readv/writev/sync/datasync. */
@@ -30,6 +36,12 @@ export interface IoOptions {
    * the default policy ignores it. A missed deadline is not an error.
    */
   deadline?: number
+  /**
+   * read/write/readv/writev: copy a misaligned buffer, position or length
+   * through aligned memory instead of refusing it with EINVAL (counted in
+   * `stats().bytes.bounced`). Default: the handle's `bounce` option (false).
+   */
+  bounce?: boolean
 }
 
 /** Options form of read/write, as in `fs.promises.FileHandle.read(buffer, options)`. */
@@ -100,6 +112,14 @@ export interface IoContextOptions {
   chunkSize?: number
   /** Chunks of one request in flight at once. Default 4. */
   maxChunksInFlight?: number
+  /**
+   * Give each AbortError the stack of the call that made the aborted request
+   * (captured when the request is queued, which costs a few microseconds per
+   * request). Default false, or true with `DIRECT_AIO_ABORT_STACKS=1`:
+   * AbortErrors of settled requests carry no stack frames, which keeps a mass
+   * abort cheap.
+   */
+  abortStacks?: boolean
 }
 
 /** One operation of {@link IoContext.group}. */

@@ -7,6 +7,11 @@ export function fstatDev(fd: number): Promise<fs.Stats> {
   return new Promise((resolve, reject) => fs.fstat(fd, (err, st) => (err ? reject(err) : resolve(st))))
 }
 
+/** fstat(2) with bigint fields. */
+export function fstatBigint(fd: number): Promise<fs.BigIntStats> {
+  return new Promise((resolve, reject) => fs.fstat(fd, { bigint: true }, (err, st) => (err ? reject(err) : resolve(st))))
+}
+
 /** A number from a sysfs or procfs file, or null. */
 export function readNumber(file: string): number | null {
   try {

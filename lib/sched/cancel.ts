@@ -3,7 +3,7 @@
 // requests share it; requests leave the set when they settle, and the
 // listener goes when the set is empty, so a long-lived signal does not grow.
 import { AbortError, AbortStage } from '../errors'
-import { ECANCELED } from '../sys-constants'
+import { ECANCELED, OP_READ } from '../sys-constants'
 import type { Request } from './request'
 
 type AbortHandler = (reason: unknown) => void
@@ -57,15 +57,29 @@ export function stageOf(req: Request): AbortStage {
 
 export function abortErrorFor(req: Request): AbortError {
   const stage = stageOf(req)
-  // No stack: it would show only the abort dispatch, and capturing it was
-  // most of the cost of settling a mass abort (about 8 us per request).
+  // No stack by default: it would show only the abort dispatch, and capturing
+  // it was most of the cost of settling a mass abort (about 8 us per request).
+  // With abortStacks, the stack is the one captured where the request was made.
   const limit = Error.stackTraceLimit
   Error.stackTraceLimit = 0
+  let err: AbortError
   try {
-    return new AbortError(stage, req.transferredBytes(), req.ranges(), req.abort?.reason)
+    // A read that came back short reached the end of the file: it did all it could.
+    const eof = req.kind === OP_READ && req.chunks.some((c) => c.res !== undefined && c.res >= 0 && c.res < c.len)
+    err = new AbortError(stage, req.transferredBytes(), req.ranges(), req.abort?.reason, eof ? undefined : req.length)
   } finally {
     Error.stackTraceLimit = limit
   }
+  const site = req.callSite?.stack
+  if (site) err.stack = `${err.name}: ${err.message}${site.slice(site.indexOf('\n'))}`
+  return err
+}
+
+/** With `abortStacks`: the stack of the caller, captured cheaply (formatted only if an AbortError needs it). */
+export function captureCallSite(skip: Function): { stack?: string } {
+  const site: { stack?: string } = {}
+  Error.captureStackTrace(site, skip)
+  return site
 }
 
 /** An AbortError for a request refused before it was created (signal already aborted). */
@@ -90,4 +104,22 @@ export function afterAll(promises: Promise<unknown>[], signal: AbortSignal | und
       resolve()
     })
   })
+}
+
+/**
+ * Call `fn(reason)` once when `signal` aborts (on the next tick if it already
+ * has, so the caller can attach listeners first); returns the function that
+ * stops watching. For objects that live longer than one request (streams).
+ */
+export function onAbort(signal: AbortSignal | undefined, fn: (reason: unknown) => void): () => void {
+  if (!signal) return () => {}
+  if (signal.aborted) {
+    const reason = signal.reason
+    let live = true
+    process.nextTick(() => live && fn(reason))
+    return () => {
+      live = false
+    }
+  }
+  return watchSignal(signal, fn)
 }

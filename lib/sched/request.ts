@@ -86,6 +86,8 @@ export class Request {
   resolve!: (bytes: number) => void
   reject!: (err: Error) => void
   onSettle: (() => void) | null = null
+  /** With the context's `abortStacks`: where the request was made, for its AbortError's stack. */
+  callSite: { stack?: string } | null = null
 
   constructor(init: RequestInit, now: number) {
     this.owner = init.owner

@@ -34,6 +34,8 @@ export interface IoStats {
     written: number
     /** Bytes that never reached the device because their request was aborted first. */
     saved: number
+    /** Bytes copied through aligned memory by `{ bounce: true }` reads and writes (read or written by the caller, not by the device). */
+    bounced: number
   }
   /**
    * Kernel cancels (io_uring `ASYNC_CANCEL`, libaio `io_cancel`) by answer:
@@ -72,6 +74,7 @@ export class StatsRecorder {
   bytesRead = 0
   bytesWritten = 0
   bytesSaved = 0
+  bytesBounced = 0
   cancelsSent = 0
   cancelOk = 0
   cancelNotFound = 0
