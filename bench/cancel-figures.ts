@@ -15,7 +15,7 @@
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import { IoContext, allocAligned, open } from '../lib/index'
-import { CongestedDevice, congestUnsupported } from '../lib/tools/congest'
+import { CongestedDevice, congestUnsupported } from '../cli/tools/congest'
 
 const ROOT = path.join(__dirname, '..')
 function arg(name: string, def: string): string {

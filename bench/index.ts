@@ -206,7 +206,7 @@ interface CancelPlan {
 
 async function runCancel(o: Options, compiled: Compiled, log: (s: string) => void): Promise<BenchOutput['cancel']> {
   const settings = { n: 1000, bs: 4096, spacing: 64 * 1024, readIops: 100, abortAfterMs: 1000, rounds: o.quick ? 1 : 3, deviceMiB: 64 }
-  const { congestUnsupported, CongestedDevice } = await import('../lib/tools/congest')
+  const { congestUnsupported, CongestedDevice } = await import('../cli/tools/congest')
   const why = congestUnsupported()
   if (why) return { skipped: `cancellation benchmark skipped: ${why}`, settings, runs: [], aggregates: [], notes: [] }
   const { capabilities } = await import('../lib/index')

@@ -5,6 +5,13 @@ import { binding } from './binding'
 import { invalidArgType, memoryAllocationFailed, outOfRange } from './errors'
 
 const baseCache = new WeakMap<ArrayBufferLike, number>()
+/** ArrayBuffers made by allocAligned(): the byteOffset where the aligned memory starts, and its alignment. */
+const alignedStarts = new WeakMap<ArrayBufferLike, { start: number; alignment: number }>()
+
+/** Where allocAligned() put the aligned start of this ArrayBuffer (undefined if it did not make it). */
+export function alignedStartOf(ab: ArrayBufferLike): { start: number; alignment: number } | undefined {
+  return alignedStarts.get(ab)
+}
 
 /** Base address of an ArrayBuffer's memory (stable for non-resizable buffers). */
 function baseAddress(view: ArrayBufferView): number {
@@ -58,6 +65,7 @@ function allocate(size: number, alignment: number, zero: boolean): Buffer {
       // the process ("FATAL ERROR: v8::FromJust") when it detaches a live
       // external ArrayBuffer.
       libraryOwned.add(r)
+      alignedStarts.set(r, { start: 0, alignment })
       return Buffer.from(r, 0, size)
     }
     if (r === -1 /* EPERM: external buffers refused here */) externalRefused = true
@@ -76,6 +84,7 @@ function allocate(size: number, alignment: number, zero: boolean): Buffer {
   markAsUntransferable(ab)
   const base = baseAddress(new Uint8Array(ab, 0, 0))
   const skip = (alignment - (base % alignment)) % alignment
+  alignedStarts.set(ab, { start: skip, alignment })
   return Buffer.from(ab, skip, size)
 }
 

@@ -2,6 +2,7 @@
 // already match on: fs errors (code/errno/syscall/path), argument errors
 // (ERR_INVALID_ARG_TYPE, ERR_OUT_OF_RANGE, ...), and AbortError.
 import * as util from 'node:util'
+import { EINVAL } from './sys-constants'
 
 export type Syscall = 'read' | 'write' | 'fsync' | 'fdatasync' | 'open' | 'close' | 'fstat' | 'ftruncate' | string
 
@@ -64,14 +65,20 @@ export class AbortError extends Error {
   readonly bytesTransferred: number
   /** Byte ranges of the file, `[start, end)`, that did reach the device (merged, in file order; empty unless `stage` is `'issued'`). */
   readonly ranges: Array<[number, number]>
-  /** Built by direct-aio when a request settles after an abort; `cause` is the signal's reason. */
-  constructor(stage: AbortStage, bytesTransferred: number, ranges: Array<[number, number]>, cause: unknown) {
+  /**
+   * Built by direct-aio when a request settles after an abort; `cause` is the
+   * signal's reason, `bytesRequested` the request's length (when known, an
+   * 'issued' abort that moved less says "partially completed").
+   */
+  constructor(stage: AbortStage, bytesTransferred: number, ranges: Array<[number, number]>, cause: unknown, bytesRequested?: number) {
     super(
       stage === 'queued'
         ? 'The operation was aborted before it was issued'
         : stage === 'kernel'
           ? 'The operation was aborted; the kernel cancelled it before it reached the device'
-          : `The operation was aborted too late: it had reached the device (${bytesTransferred} bytes transferred)`,
+          : bytesRequested !== undefined && bytesTransferred < bytesRequested
+            ? `The operation was aborted after part of it had reached the device: partially completed: ${bytesTransferred} of ${bytesRequested} bytes`
+            : `The operation was aborted too late: it had reached the device (${bytesTransferred} bytes transferred)`,
       { cause },
     )
     this.stage = stage
@@ -137,12 +144,43 @@ export function backendUnavailable(name: string, reason: string): Error & CodedE
 export function misaligned(syscall: Syscall, path: string, what: string, value: number, alignment: number): ErrnoError {
   const shown = what === 'buffer address' ? `0x${value.toString(16)}` : String(value)
   return errnoError(
-    -22,
+    EINVAL,
     syscall,
     path,
     `O_DIRECT needs the ${what} to be a multiple of ${alignment}; got ${shown}` +
       (what === 'buffer address' ? '. Allocate the buffer with allocAligned()' : '. Round it with alignUp()/alignDown()'),
   )
+}
+
+/**
+ * A view of allocAligned() memory that starts off its aligned boundary: say
+ * which byteOffset it has and which it needs, not "use allocAligned()".
+ */
+export function misalignedView(syscall: Syscall, path: string, addr: number, alignment: number, byteOffset: number, alignedStart: number): ErrnoError {
+  const fix = alignedStart === 0 ? `a multiple of ${alignment}` : `${alignedStart} plus a multiple of ${alignment}`
+  return errnoError(
+    EINVAL,
+    syscall,
+    path,
+    `O_DIRECT needs the buffer address to be a multiple of ${alignment}; got 0x${addr.toString(16)}: the memory comes from allocAligned(), but this view (with its offset) starts at byteOffset ${byteOffset} of its ArrayBuffer, ` +
+      `and only byteOffsets of ${fix} are aligned there (allocAligned() returned the view at byteOffset ${alignedStart}). ` +
+      `Pass that Buffer, or a subarray of it at a multiple of ${alignment}; a view built from its .buffer must add its .byteOffset; or use { bounce: true }`,
+  )
+}
+
+/** `new X()` of a class whose instances only the library makes. */
+export function illegalConstructor(name: string, use: string): TypeError & CodedError {
+  return coded(new TypeError(`Illegal constructor: ${name} instances come from ${use}`), 'ERR_ILLEGAL_CONSTRUCTOR', illegalConstructor)
+}
+
+/** A positional write on a handle opened for appending, refused before the kernel sees it. */
+export function appendPositioned(path: string): ErrnoError {
+  return errnoError(EINVAL, 'write', path, "this handle was opened for appending ('a', 'a+', ...): every write goes to the end of the file; omit the position, or open with 'r+' for positional writes")
+}
+
+/** open() refusing a case where appending cannot be done soundly, with advice. */
+export function appendRefused(res: number, path: string, why: string): ErrnoError {
+  return errnoError(res, 'open', path, why)
 }
 
 /** A file too large for one Buffer (as `fs.readFile` reports it). */

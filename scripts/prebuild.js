@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm run prebuild [-- prebuildify options]`: build the N-API prebuild that
+// `npm run prebuildify [-- prebuildify options]`: build the N-API prebuild that
 // ships in the npm package, prebuilds/<platform>-<arch>/direct-aio.<libc>.node.
 //
 // It runs `prebuildify --napi --strip --tag-libc`, with three additions:
@@ -12,13 +12,12 @@
 //    prebuild was made from; test/pack.test.ts fails when the committed
 //    prebuild no longer matches src/.
 //
-// npm also runs a script named `prebuild` before `build`. That is not a
-// request for a prebuild, so when the npm command that started us was
-// `npm run build`, this does nothing.
+// The npm script is named `prebuildify`, not `prebuild`: npm would run a
+// script named `prebuild` as a pre-hook of every `npm run build`.
 //
 // Cross builds (see README "Prebuilds"): e.g.
 //   CC=aarch64-linux-gnu-gcc CXX=aarch64-linux-gnu-g++ PREBUILD_STRIP_BIN=aarch64-linux-gnu-strip \
-//     npm run prebuild -- --arch arm64
+//     npm run prebuildify -- --arch arm64
 'use strict'
 const crypto = require('node:crypto')
 const fs = require('node:fs')
@@ -86,39 +85,7 @@ function symbolVersions(file, objdumps = ['objdump']) {
   return null
 }
 
-/** True if the npm command that started this process was `npm run <other script>`. */
-function startedAsPreHookOf() {
-  if (process.env.npm_lifecycle_event !== 'prebuild') return null
-  let pid = process.pid
-  for (let depth = 0; depth < 8 && pid > 1; depth++) {
-    let argv
-    let ppid
-    try {
-      argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean)
-      // npm sets process.title ("npm run build"), which rewrites argv as one string.
-      if (argv.length === 1) argv = argv[0].trim().split(/\s+/)
-      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
-      ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
-    } catch {
-      return null
-    }
-    const isNpm = argv.slice(0, 2).some((a) => /(^|\/)npm(-cli\.js)?$/.test(a))
-    const i = argv.findIndex((a) => ['run', 'run-script', 'rum', 'urn'].includes(a))
-    if (isNpm && i >= 0) {
-      const script = argv.slice(i + 1).find((a) => !a.startsWith('-'))
-      return script && script !== 'prebuild' ? script : null
-    }
-    pid = ppid
-  }
-  return null
-}
-
 function main(args) {
-  const outer = startedAsPreHookOf()
-  if (outer) {
-    console.log(`prebuild: skipped (npm runs "prebuild" before "${outer}"; use \`npm run prebuild\` to make prebuilds)`)
-    return 0
-  }
   const stage = fs.mkdtempSync(path.join(os.tmpdir(), 'direct-aio-prebuild-'))
   try {
     fs.copyFileSync(path.join(root, 'package.json'), path.join(stage, 'package.json'))

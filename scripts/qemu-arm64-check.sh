@@ -16,7 +16,7 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 sysroot="${1:-/var/tmp/direct-aio-arm64root}"
 command -v qemu-aarch64 >/dev/null || { echo "qemu-aarch64 not found: apt-get install qemu-user" >&2; exit 1; }
-[ -f "$root/prebuilds/linux-arm64/direct-aio.glibc.node" ] || { echo "no prebuilds/linux-arm64: npm run prebuild-arm64" >&2; exit 1; }
+[ -f "$root/prebuilds/linux-arm64/direct-aio.glibc.node" ] || { echo "no prebuilds/linux-arm64: npm run prebuildify-arm64" >&2; exit 1; }
 
 if [ ! -x "$sysroot/usr/bin/node" ]; then
   mkdir -p "$sysroot/debs"

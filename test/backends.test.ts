@@ -11,7 +11,7 @@ import t, { Test } from 'tap'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import { allocAligned, capabilities, IoContext, open } from '../lib/index'
-import { CongestedDevice, congestUnsupported } from '../lib/tools/congest'
+import { CongestedDevice, congestUnsupported } from '../cli/tools/congest'
 import { scratchDir } from './helpers/tmp'
 import { parseReport, runNode } from './helpers/seccomp'
 

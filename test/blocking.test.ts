@@ -11,7 +11,7 @@ import { execFileSync, spawn } from 'node:child_process'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import { open } from '../lib/index'
-import { CongestedDevice, congestUnsupported } from '../lib/tools/congest'
+import { CongestedDevice, congestUnsupported } from '../cli/tools/congest'
 import { backendRefusal, forEachBackend, randomFile, scratch } from './helpers/backends'
 
 const CHILD = path.join(__dirname, 'fixtures', 'blocking-child.js')

@@ -411,6 +411,7 @@ t.test('the demo runs, explains itself and cleans up', async (t) => {
     t.match(out, /Running as root: \/dev\/loop\d+, a loop device throttled/, 'says it uses a throttled loop device')
     t.match(out, /reads the device did/)
   }
+  t.match(out, /^An HTTP file server .*node examples\/file-server\.mjs --root DIR/m, 'one line about the file-server example')
   t.match(out, /Removed the scratch file/)
   t.same(fs.readdirSync(base), [], 'the scratch directory is gone')
   const loopsAfter = spawnSync('losetup', ['-a'], { encoding: 'utf8' }).stdout ?? ''

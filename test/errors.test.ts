@@ -155,7 +155,7 @@ forEachBackend(t, 'non-buffer arguments are ERR_INVALID_ARG_TYPE', async (t, ctx
     ['read(string)', () => any.read('abc')],
     ['read(number)', () => any.read(4096)],
     ['read(null)', () => any.read(null)],
-    ['read()', () => any.read()],
+    // read() with no buffer reads into a fresh one (test/parity.test.ts).
     ['read(ArrayBuffer)', () => any.read(new ArrayBuffer(BLOCK))],
     ['read(array of numbers)', () => any.read([1, 2, 3])],
     ['read({ buffer: string })', () => any.read({ buffer: 'abc' })],

@@ -8,7 +8,7 @@
 import t from 'tap'
 import * as path from 'node:path'
 import { capabilities } from '../lib/index'
-import { CongestedDevice, congestUnsupported } from '../lib/tools/congest'
+import { CongestedDevice, congestUnsupported } from '../cli/tools/congest'
 
 const CHILD = path.join(__dirname, 'fixtures', 'abort-child.js')
 const BOUND_MS = 50

@@ -17,7 +17,7 @@ import { execFileSync } from 'node:child_process'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import { allocAligned, capabilities, IoContext, open } from '../lib/index'
-import { CongestedDevice, congestUnsupported } from '../lib/tools/congest'
+import { CongestedDevice, congestUnsupported } from '../cli/tools/congest'
 import { scratchDir } from './helpers/tmp'
 
 const caps = capabilities()

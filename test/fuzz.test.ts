@@ -25,18 +25,14 @@ const OPS = Number(process.env.FUZZ_OPS) || 20000
 const SEED = (process.env.FUZZ_SEED ? Number(process.env.FUZZ_SEED) : Math.floor(Math.random() * 2 ** 32)) >>> 0
 
 const caps = api.capabilities()
-const unavailable: Record<string, string | null> = {
-  io_uring: caps.ioUring.available ? null : caps.ioUring.reason,
-  libaio: caps.libaio.available ? null : caps.libaio.reason,
-  threadpool: null,
-}
+const unavailable: Record<string, string | null> = Object.fromEntries(caps.backends.map((b) => [b.name, b.reason]))
 
 t.comment(`fuzz seed ${SEED}: replay with FUZZ_SEED=${SEED}; ${OPS} operations per backend`)
 
 const dir = scratchDir()
 t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }))
 
-for (const backend of ['io_uring', 'libaio', 'threadpool'] as const) {
+for (const { name: backend } of caps.backends) {
   const skip = unavailable[backend] ? `${backend} unavailable: ${unavailable[backend]}` : false
   t.test(`model-checked fuzz: ${backend}`, { skip }, async (t) => {
     const r = await runFuzz({ api, backend, ops: OPS, seed: SEED, dir })

@@ -25,7 +25,7 @@ import { MessageChannel } from 'node:worker_threads'
 import * as api from '../lib/index'
 import { binding } from '../lib/binding'
 import { scratchDir } from './helpers/tmp'
-import { CongestedDevice, congestUnsupported } from '../lib/tools/congest'
+import { CongestedDevice, congestUnsupported } from '../cli/tools/congest'
 
 const { IoContext, open, allocAligned, capabilities } = api
 type GcFn = (o?: { type?: 'major' | 'minor' }) => void

@@ -8,7 +8,7 @@ import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import { alignment, allocAligned, capabilities } from '../lib/index'
-import { CongestedDevice, congestUnsupported } from '../lib/tools/congest'
+import { CongestedDevice, congestUnsupported } from '../cli/tools/congest'
 import { scratchDir } from './helpers/tmp'
 import { parseReport, runNode } from './helpers/seccomp'
 

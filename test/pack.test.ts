@@ -324,7 +324,7 @@ t.test('packed tarball, installed without and with a compiler', { timeout: 240_0
       .filter((d) => d.isDirectory())
       .flatMap((d) => fs.readdirSync(path.join(root, 'prebuilds', d.name)).filter((f) => f.endsWith('.node')).map((f) => `${d.name}/${f}`))
     for (const rel of onDisk) {
-      const how = rel.startsWith('linux-arm64/') ? '`npm run prebuild-arm64` (then `npm run test-prebuild-arm64`)' : '`npm run prebuild`'
+      const how = rel.startsWith('linux-arm64/') ? '`npm run prebuildify-arm64` (then `npm run test-prebuild-arm64`)' : '`npm run prebuildify`'
       t.equal(m.builds[rel]?.sources, hash, `prebuilds/${rel} was built from the current binding.gyp and src/ (if not: ${how}, and commit prebuilds/)`)
     }
     const v = prebuild.symbolVersions(path.join(root, 'prebuilds', 'linux-x64', 'direct-aio.glibc.node'))

@@ -146,6 +146,7 @@ t.test('a worker terminated with fallocate/flock work pending exits cleanly', as
        (async () => {
          const fh = await d.open(${JSON.stringify(p)}, 'r+');
          for (let i = 0; i < 20; i++) { d.allocate(fh, i * 4096, 4096, { keepSize: true }).catch(() => {}); d.punchHole(fh, i * 4096, 4096).catch(() => {}); d.lock(fh).catch(() => {}) }
+         setInterval(() => {}, 1000); // stay alive: only terminate() ends it, even if every call finished first
          parentPort.postMessage('started');
        })();`,
       { eval: true },

@@ -14,7 +14,7 @@ import { spawn } from 'node:child_process'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import { capabilities } from '../lib/index'
-import { CongestedDevice, congestUnsupported } from '../lib/tools/congest'
+import { CongestedDevice, congestUnsupported } from '../cli/tools/congest'
 import { scratchDir } from './helpers/tmp'
 
 const CHILD = path.join(__dirname, 'fixtures', 'teardown-child.js')

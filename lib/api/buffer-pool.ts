@@ -2,7 +2,7 @@
 // cannot see into the kernel, so it knows a buffer is busy only around the
 // operations it runs itself (pool.read, pool.write, pool.track): releasing a
 // buffer while one of those is still pending is refused.
-import { allocAligned, isAligned } from '../index'
+import { allocAligned, isAligned } from '../aligned'
 import type { DirectFileHandle, ReadOptions, ReadResult, WriteOptions, WriteResult } from '../index'
 import { bufferInUse, invalidArgType, invalidArgValue, outOfRange, poolExhausted } from '../errors'
 import { checkHandle, checkInt, checkOptions } from './io-util'

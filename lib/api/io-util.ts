@@ -1,14 +1,18 @@
 // Small helpers shared by the modules in lib/api/ that build on the public
 // DirectFileHandle surface: argument checks, memory aligned for a handle,
 // and waiting for a batch of requests that all own buffers.
-import { AbortError, allocAligned, DirectFileHandle, isAligned } from '../index'
+import { constants as bufferConstants } from 'node:buffer'
+import { allocAligned, isAligned } from '../aligned'
+import { AbortError } from '../errors'
+import type { DirectFileHandle } from './file'
+import { handles } from './internals'
 import { invalidArgType, outOfRange } from '../errors'
 
 export const MAX_POSITION = Number.MAX_SAFE_INTEGER
 
 export function checkHandle(name: string, fh: unknown): DirectFileHandle {
-  if (!(fh instanceof DirectFileHandle)) throw invalidArgType(name, 'an instance of DirectFileHandle', fh)
-  return fh
+  if (!handles.has(fh as object)) throw invalidArgType(name, 'an instance of DirectFileHandle', fh)
+  return fh as DirectFileHandle
 }
 
 export function checkOptions<T extends object>(o: unknown): Partial<T> {
@@ -85,4 +89,18 @@ export function bytesOf(data: unknown, encoding: BufferEncoding): Uint8Array {
   if (typeof data === 'string') return Buffer.from(data, encoding)
   if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
   throw invalidArgType('data', 'of type string or an instance of Buffer, TypedArray, or DataView', data)
+}
+
+/** fh.alloc(size): memory aligned for `fh`, `size` rounded up to its block. */
+export function allocForHandle(fh: DirectFileHandle, size: unknown): Buffer {
+  const n = checkInt('size', size, 0, bufferConstants.MAX_LENGTH - 65536)
+  return allocFor(fh, roundUp(n, blockOf(fh)))
+}
+
+/** Request chunk size for a file: the context's, capped by max_sectors_kb, a multiple of the block. */
+export function chunkSizeFor(contextChunk: number, maxSectorsBytes: number | null, block: number): number {
+  let chunk = contextChunk
+  if (maxSectorsBytes && maxSectorsBytes >= 4096) chunk = Math.min(chunk, maxSectorsBytes)
+  const unit = Math.max(block, 4096)
+  return Math.max(block, Math.floor(chunk / unit) * unit)
 }

@@ -3,7 +3,7 @@
 // exact bytes are returned as a view of that memory (no copy), as glommio's
 // DmaFile::read_at does.
 import { constants as bufferConstants } from 'node:buffer'
-import type { DirectFileHandle } from '../index'
+import type { DirectFileHandle } from './file'
 import { outOfRange } from '../errors'
 import { abortedBeforeIssue, allocFor, blockOf, checkHandle, checkInt, checkOptions, checkSignal, MAX_POSITION, roundDown, roundUp } from './io-util'
 

@@ -3,8 +3,9 @@
 // libuv thread pool through src/space.cc (a lock wait can block for as long
 // as another holder keeps the lock), never on the event loop.
 import { binding } from '../binding'
-import type { DirectFileHandle } from '../index'
-import { errnoError, ErrnoError, outOfRange } from '../errors'
+import { errnoError, outOfRange } from '../errors'
+import type { DirectFileHandle } from './file'
+import { kTrack } from './internals'
 import { abortedBeforeIssue, checkBool, checkHandle, checkInt, checkOptions, checkSignal, MAX_POSITION } from './io-util'
 
 interface SpaceBinding {
@@ -45,17 +46,6 @@ export interface LockOptions {
   signal?: AbortSignal
 }
 
-/** The handle must be open: its descriptor number could belong to another file after close(). */
-async function openFd(fh: DirectFileHandle, syscall: string): Promise<number> {
-  try {
-    await fh.stat()
-  } catch (e) {
-    const err = e as ErrnoError
-    throw errnoError(typeof err.errno === 'number' ? err.errno : -9, syscall, fh.path)
-  }
-  return fh.fd
-}
-
 function range(offset: unknown, length: unknown): [number, number] {
   const off = checkInt('offset', offset, 0, MAX_POSITION)
   const len = checkInt('length', length, 1, MAX_POSITION)
@@ -65,9 +55,7 @@ function range(offset: unknown, length: unknown): [number, number] {
 
 async function fallocate(fh: DirectFileHandle, mode: number, off: number, len: number, signal: AbortSignal | undefined): Promise<void> {
   if (signal?.aborted) throw abortedBeforeIssue(signal)
-  const fd = await openFd(fh, 'fallocate')
-  if (signal?.aborted) throw abortedBeforeIssue(signal)
-  const res = await space().fallocate(fd, mode, off, len)
+  const res = await fh[kTrack]('fallocate', () => space().fallocate(fh.fd, mode, off, len))
   if (res < 0) {
     const detail = res === -95 ? 'this filesystem does not support this fallocate mode' : undefined
     throw errnoError(res, 'fallocate', fh.path, detail)
@@ -121,9 +109,7 @@ export async function lock(fh: DirectFileHandle, options?: LockOptions): Promise
   const signal = checkSignal(o.signal)
   if (signal?.aborted) throw abortedBeforeIssue(signal)
   const k = space().constants
-  const fd = await openFd(fh, 'flock')
-  if (signal?.aborted) throw abortedBeforeIssue(signal)
-  const res = await space().flock(fd, (exclusive ? k.LOCK_EX : k.LOCK_SH) | (wait ? 0 : k.LOCK_NB))
+  const res = await fh[kTrack]('flock', () => space().flock(fh.fd, (exclusive ? k.LOCK_EX : k.LOCK_SH) | (wait ? 0 : k.LOCK_NB)))
   if (res === EWOULDBLOCK && !wait) return false
   if (res < 0) throw errnoError(res, 'flock', fh.path)
   return true
@@ -132,7 +118,6 @@ export async function lock(fh: DirectFileHandle, options?: LockOptions): Promise
 /** flock(2) LOCK_UN: release this handle's lock (a no-op if it holds none). */
 export async function unlock(fh: DirectFileHandle): Promise<void> {
   checkHandle('fh', fh)
-  const fd = await openFd(fh, 'flock')
-  const res = await space().flock(fd, space().constants.LOCK_UN)
+  const res = await fh[kTrack]('flock', () => space().flock(fh.fd, space().constants.LOCK_UN))
   if (res < 0) throw errnoError(res, 'flock', fh.path)
 }

@@ -7,7 +7,10 @@
 // once every request has settled, so the context's stats are final by then.
 import { Readable, Writable } from 'node:stream'
 import type { ReadableStream } from 'node:stream/web'
-import { AbortError, DirectFileHandle, IoContext, open } from '../index'
+import { AbortError } from '../errors'
+import { onAbort } from '../sched/cancel'
+import type { IoContext } from './context'
+import type { DirectFileHandle } from './file'
 import { invalidArgType, invalidArgValue, outOfRange } from '../errors'
 import { allocFor, blockOf, checkBool, checkHandle, checkInt, checkOptions, checkSignal, MAX_POSITION, roundDown, roundUp } from './io-util'
 import { readAt } from './read-at'
@@ -72,30 +75,17 @@ const DEFAULT_CHUNK = 64 * 1024
 const MAX_CHUNK = 64 * 1024 * 1024
 const kNoAbort = Symbol('no abort')
 
-type Opener = () => Promise<DirectFileHandle>
+export type Opener = () => Promise<DirectFileHandle>
 
-interface Source {
+export interface Source {
   fh: DirectFileHandle | null
   opener: Opener | null
   path: string
 }
 
-function sourceOf(file: unknown, opener: Opener | null, pathName: string): Source {
+export function sourceOf(file: unknown, opener: Opener | null, pathName: string): Source {
   if (opener) return { fh: null, opener, path: pathName }
   return { fh: checkHandle('fh', file), opener: null, path: (file as DirectFileHandle).path }
-}
-
-/** Watch a user signal; returns the function that stops watching. */
-function onAbort(signal: AbortSignal | undefined, fn: (reason: unknown) => void): () => void {
-  if (!signal) return () => {}
-  if (signal.aborted) {
-    // Next tick, so the caller can attach an 'error' listener first.
-    process.nextTick(() => fn(signal.reason))
-    return () => {}
-  }
-  const l = () => fn(signal.reason)
-  signal.addEventListener('abort', l, { once: true })
-  return () => signal.removeEventListener('abort', l)
 }
 
 interface Slot {
@@ -500,36 +490,3 @@ export function readableWebStreamFromHandle(fh: DirectFileHandle, options?: Read
   return Readable.toWeb(createReadStreamFromHandle(fh, options)) as ReadableStream<Uint8Array>
 }
 
-function pathArg(file: unknown): string {
-  if (typeof file === 'string') return file
-  if (Buffer.isBuffer(file)) return file.toString()
-  if (file instanceof URL) return require('node:url').fileURLToPath(file)
-  throw invalidArgType('path', 'of type string or an instance of Buffer, URL or DirectFileHandle', file)
-}
-
-/**
- * {@link createReadStreamFromHandle} for a handle, or for a path: the path
- * form opens the file read-only (its errors come as the stream's 'error') and
- * closes it when the stream closes.
- */
-export function createReadStream(file: DirectFileHandle | string | Buffer | URL, options?: PathReadStreamOptions): DirectReadStream {
-  if (file instanceof DirectFileHandle) return createReadStreamFromHandle(file, options)
-  const p = pathArg(file)
-  const o = checkOptions<PathReadStreamOptions>(options)
-  if (o.context !== undefined && !(o.context instanceof IoContext)) throw invalidArgType('options.context', 'an instance of IoContext', o.context)
-  return new DirectReadStream(sourceOf(null, () => open(p, 'r', { context: o.context, direct: o.direct }), p), o)
-}
-
-/**
- * {@link createWriteStreamToHandle} for a handle, or for a path: the path
- * form opens the file with `flags` (default 'w') and closes it when the
- * stream closes.
- */
-export function createWriteStream(file: DirectFileHandle | string | Buffer | URL, options?: PathWriteStreamOptions): DirectWriteStream {
-  if (file instanceof DirectFileHandle) return createWriteStreamToHandle(file, options)
-  const p = pathArg(file)
-  const o = checkOptions<PathWriteStreamOptions>(options)
-  if (o.context !== undefined && !(o.context instanceof IoContext)) throw invalidArgType('options.context', 'an instance of IoContext', o.context)
-  const flags = o.flags ?? 'w'
-  return new DirectWriteStream(sourceOf(null, () => open(p, flags, { mode: o.mode, context: o.context, direct: o.direct }), p), o)
-}

@@ -4,7 +4,9 @@
 // queue: everything else waits in direct-aio's queue, where aborts work.
 import * as fs from 'node:fs'
 import { binding } from '../binding'
-import { Backend, BackendEvents, OP_FDATASYNC, OP_FSYNC, OP_READ, OP_WRITE } from './backend'
+import { threadpoolSize } from '../config'
+import { EBADF, EINVAL, EIO, OP_FDATASYNC, OP_FSYNC, OP_READ, OP_WRITE } from '../sys-constants'
+import type { Backend, BackendEvents } from './backend'
 
 interface Staged {
   id: number
@@ -14,11 +16,6 @@ interface Staged {
   views: ArrayBufferView | ArrayBufferView[] | null
   byteOffset: number
   byteLength: number
-}
-
-export function threadpoolSize(): number {
-  const n = Number(process.env.UV_THREADPOOL_SIZE)
-  return Number.isInteger(n) && n > 0 ? Math.min(n, 1024) : 4
 }
 
 export class ThreadpoolBackend implements Backend {
@@ -34,13 +31,13 @@ export class ThreadpoolBackend implements Backend {
   }
 
   prep(id: number, kind: number, fd: number, position: number, views: ArrayBufferView | ArrayBufferView[] | null, byteOffset: number, byteLength: number): number {
-    if (this.closed) return -9
+    if (this.closed) return EBADF
     this.staged.push({ id, kind, fd, position, views, byteOffset, byteLength })
     return 0
   }
 
   cancel(): number {
-    return -22
+    return EINVAL
   }
 
   submit(): number {
@@ -54,7 +51,7 @@ export class ThreadpoolBackend implements Backend {
     this.running++
     const done = (err: NodeJS.ErrnoException | null, n?: number) => {
       this.running--
-      this.events.complete(op.id, err ? (typeof err.errno === 'number' ? err.errno : -5) : (n ?? 0))
+      this.events.complete(op.id, err ? (typeof err.errno === 'number' ? err.errno : EIO) : (n ?? 0))
       this.events.batchEnd()
     }
     const pos = op.position < 0 ? null : op.position
@@ -74,7 +71,7 @@ export class ThreadpoolBackend implements Backend {
         fs.fdatasync(op.fd, (err) => done(err, 0))
         break
       default:
-        process.nextTick(() => done(Object.assign(new Error('bad op'), { errno: -22 })))
+        process.nextTick(() => done(Object.assign(new Error('bad op'), { errno: EINVAL })))
     }
   }
 

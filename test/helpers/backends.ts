@@ -7,9 +7,11 @@ import * as path from 'node:path'
 import type { Test } from 'tap'
 import { IoContext } from '../../lib/index'
 import type { BackendName, IoContextOptions } from '../../lib/index'
+import { backendNames } from '../../lib/backends/registry'
 import { scratchDir } from './tmp'
 
-export const ALL_BACKENDS: readonly BackendName[] = ['io_uring', 'libaio', 'threadpool']
+/** Every backend in the registry, in `auto` order. */
+export const ALL_BACKENDS: readonly BackendName[] = backendNames()
 
 let cache: { available: BackendName[]; refused: Partial<Record<BackendName, string>> } | null = null
 

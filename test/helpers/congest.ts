@@ -1,19 +1,21 @@
-// Thin helpers around lib/tools/congest.ts for the cancellation tests: skip
+// Thin helpers around cli/tools/congest.ts for the cancellation tests: skip
 // reasons, the backends this machine offers, and running the scenario child
 // (test/fixtures/cancel-child.js) inside the throttled cgroup or plainly.
 import { spawn } from 'node:child_process'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import { IoContext } from '../../lib/index'
-import { CongestedDevice, CongestOptions, congestUnsupported } from '../../lib/tools/congest'
+import { CongestedDevice, CongestOptions, congestUnsupported } from '../../cli/tools/congest'
+import { backendNames } from '../../lib/backends/registry'
+import type { BackendName } from '../../lib/backends/registry'
 
 export { CongestedDevice, congestUnsupported }
 
 export const CHILD = path.join(__dirname, '..', 'fixtures', 'cancel-child.js')
 const DIST = path.join(__dirname, '..', '..', 'dist', 'index.js')
 
-export type BackendName = 'io_uring' | 'libaio' | 'threadpool'
-export const ALL_BACKENDS: BackendName[] = ['io_uring', 'libaio', 'threadpool']
+export type { BackendName }
+export const ALL_BACKENDS: BackendName[] = backendNames()
 
 /** Why the congested-device tests cannot run here, or false. */
 export function congestSkip(): string | false {

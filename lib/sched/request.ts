@@ -1,9 +1,18 @@
 // One request's state. A request is queued, then issued as one or more
 // chunks, then settled. It holds its buffers until every chunk it issued has
 // completed: only then does the caller get them back.
-import type { DeviceQueue } from './queue'
+import type { DeviceQueue } from './device-queue'
 
-export const ECANCELED = -125
+/**
+ * Where a request is in its life, the one field that says so:
+ * - `'idle'`: not listed in its device queue; it may have chunks in the
+ *   kernel and more to issue (it is listed again when a slot frees up);
+ * - `'queued'`: listed in its device queue, waiting for a kernel slot;
+ * - `'stopped'`: no more chunks will be issued (end of file, an error, or
+ *   an abort); waiting for the chunks still in the kernel;
+ * - `'settled'`: resolved or rejected; the caller owns the buffers again.
+ */
+export type RequestState = 'idle' | 'queued' | 'stopped' | 'settled'
 
 /** What a group of indivisible requests shares: once any part is issued, all of it runs. */
 export interface Group {
@@ -37,6 +46,8 @@ export interface RequestInit {
   length: number
   position: number
   priority: number
+  /** Absolute time (performance.now() ms) by which the request should be issued, or Infinity. */
+  deadline: number
   chunkSize: number
   maxChunksInFlight: number
   indivisible: boolean
@@ -56,30 +67,27 @@ export class Request {
   readonly length: number
   readonly position: number
   readonly priority: number
+  readonly deadline: number
   readonly chunkSize: number
   readonly maxChunksInFlight: number
   readonly indivisible: boolean
   readonly group: Group | null
   readonly createdAt: number
 
-  seq = 0
+  state: RequestState = 'idle'
+  /** Set once an abort was asked for (it may not stop an indivisible request that went out). */
+  abort: { reason: unknown } | null = null
   /** Bytes of the request already handed to chunks. */
   planned = 0
   inKernel = 0
   chunks: Chunk[] = []
-  /** No more chunks will be issued (EOF, error or abort). */
-  stopped = false
+  /** The first errno a chunk failed with (0: none). */
   error = 0
-  aborted = false
-  abortReason: unknown = undefined
-  settled = false
-  /** Listed in its device queue. */
-  queued = false
-  /** Set once a part of an indivisible request (or group) went out. */
-  committed = false
   resolve!: (bytes: number) => void
   reject!: (err: Error) => void
   onSettle: (() => void) | null = null
+  /** With the context's `abortStacks`: where the request was made, for its AbortError's stack. */
+  callSite: { stack?: string } | null = null
 
   constructor(init: RequestInit, now: number) {
     this.owner = init.owner
@@ -94,6 +102,7 @@ export class Request {
     this.length = init.length
     this.position = init.position
     this.priority = init.priority
+    this.deadline = init.deadline
     this.chunkSize = init.chunkSize
     this.maxChunksInFlight = init.maxChunksInFlight
     this.indivisible = init.indivisible
@@ -103,14 +112,23 @@ export class Request {
 
   /** More chunks remain to be issued. Sync requests have one, zero-length chunk. */
   hasMore(): boolean {
-    if (this.stopped) return false
+    if (this.state === 'stopped' || this.state === 'settled') return false
     if (this.length === 0) return this.chunks.length === 0
     return this.planned < this.length
   }
 
+  /** A part of an indivisible request went out: all of it runs. */
+  get committed(): boolean {
+    return this.indivisible && this.chunks.length > 0
+  }
+
+  get aborted(): boolean {
+    return this.abort !== null
+  }
+
   /** Whether the cancellation contract lets an abort stop this request now. */
   abortable(): boolean {
-    if (this.indivisible && this.committed) return false
+    if (this.committed) return false
     if (this.group && this.group.committed) return false
     return true
   }

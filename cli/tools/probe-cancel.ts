@@ -12,8 +12,7 @@
 // Nothing is persisted: the device, cgroup and image are removed at the end.
 import * as fs from 'node:fs'
 import * as path from 'node:path'
-import type { BackendName } from '../backends/backend'
-import type { IoStats } from '../stats'
+import type { BackendName, IoStats } from 'direct-aio'
 
 /** What one child run reports. */
 export interface ProbeRun {
@@ -159,10 +158,10 @@ export async function probeCancel(options: ProbeCancelOptions): Promise<ProbeCan
   const readIops = options.readIops ?? 50
   const abortAfterMs = options.abortAfterMs ?? 100
   const log = options.log ?? (() => {})
-  const { capabilities } = require('../kernel') as typeof import('../kernel')
+  const { capabilities } = require('direct-aio') as typeof import('direct-aio')
   const { CongestedDevice } = require('./congest') as typeof import('./congest')
   const caps = capabilities()
-  const backends = options.backends ?? (['io_uring', 'libaio', 'threadpool'] as BackendName[]).filter((b) => b === 'threadpool' || (b === 'io_uring' ? caps.ioUring.available : caps.libaio.available))
+  const backends = options.backends ?? caps.backends.filter((b) => b.available).map((b) => b.name)
   const script = childScript()
   if (!fs.existsSync(script)) throw new Error(`${script} is missing: build the package first (npx tsc -p tsconfig.json)`)
 
@@ -282,7 +281,7 @@ function servicedReads(cgroup: string, majmin: string): number | null {
 }
 
 async function child(cfg: ChildConfig): Promise<ChildReport> {
-  const { IoContext, open, allocAligned, AbortError } = require('../index') as typeof import('../index')
+  const { IoContext, open, allocAligned, AbortError } = require('direct-aio') as typeof import('direct-aio')
   const ctx =
     cfg.label === 'default'
       ? new IoContext()

@@ -12,6 +12,9 @@
 // requests, and on a fast one it grows until the device stops answering fast.
 // Windows are judged only when requests were waiting for a slot.
 
+import type { BackendTraits } from '../backends/backend'
+import type { KernelCancel } from '../config'
+
 const WINDOW_MS = 50
 const WINDOW_MIN_COMPLETIONS = 32
 const GROW_GAIN = 1.08
@@ -135,4 +138,27 @@ export class DepthController {
     this.phase = 'hold'
     this.holdUntil = now + HOLD_MS
   }
+}
+
+export interface DepthChoice {
+  limit: number
+  controller: DepthController | null
+}
+
+/**
+ * The in-kernel depth of one device's queue: an explicit `maxInFlight`
+ * (capped by the backend), a fixed cap (kernel cancel trusted, or a backend
+ * whose depth does not adapt), or the adaptive controller above.
+ */
+export function chooseDepth(
+  capacity: number,
+  traits: BackendTraits,
+  nrRequests: number | null,
+  maxInFlight: number | 'auto',
+  kernelCancel: KernelCancel,
+): DepthChoice {
+  const cap = traits.deviceCap(capacity, nrRequests)
+  if (maxInFlight !== 'auto') return { limit: Math.min(maxInFlight, traits.capsExplicitDepth ? cap : capacity), controller: null }
+  if (kernelCancel === 'trust' || !traits.adaptiveDepth) return { limit: cap, controller: null }
+  return { limit: cap, controller: new DepthController(4, cap) }
 }

@@ -1,4 +1,7 @@
 // Counters for IoContext.stats(): outcomes, bytes, depth and latency.
+import { EALREADY, ECANCELED, ENOENT } from '../sys-constants'
+import type { AbortStage } from '../errors'
+import type { Request } from './request'
 
 /**
  * A snapshot returned by {@link IoContext.stats}. Counters start at zero when
@@ -31,6 +34,8 @@ export interface IoStats {
     written: number
     /** Bytes that never reached the device because their request was aborted first. */
     saved: number
+    /** Bytes copied through aligned memory by `{ bounce: true }` reads and writes (read or written by the caller, not by the device). */
+    bounced: number
   }
   /**
    * Kernel cancels (io_uring `ASYNC_CANCEL`, libaio `io_cancel`) by answer:
@@ -69,6 +74,7 @@ export class StatsRecorder {
   bytesRead = 0
   bytesWritten = 0
   bytesSaved = 0
+  bytesBounced = 0
   cancelsSent = 0
   cancelOk = 0
   cancelNotFound = 0
@@ -84,9 +90,19 @@ export class StatsRecorder {
 
   cancelResult(res: number): void {
     if (res >= 0) this.cancelOk++
-    else if (res === -2) this.cancelNotFound++
-    else if (res === -114) this.cancelAlready++
+    else if (res === ENOENT) this.cancelNotFound++
+    else if (res === EALREADY) this.cancelAlready++
     else this.cancelRefused++
+  }
+
+  /** An aborted request settled at `stage`; count the bytes the abort kept off the device. */
+  aborted(stage: AbortStage, req: Request): void {
+    if (stage === 'queued') this.cancelledQueued++
+    else if (stage === 'kernel') this.cancelledKernel++
+    else this.cancelledTooLate++
+    let saved = req.length - req.planned
+    for (const c of req.chunks) if (c.res === ECANCELED) saved += c.len
+    this.bytesSaved += saved
   }
 
   percentiles(): { p50: number; p99: number; samples: number } {

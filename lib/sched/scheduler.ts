@@ -1,106 +1,42 @@
-// The userspace queue in front of the kernel, and the only submission point.
-// Requests wait here, per device and by priority, until a kernel slot is
-// free; SQEs are written only at flush time, so everything still here can be
-// dropped on abort without the device ever seeing it. Requests queued during
-// one turn of the event loop go out with one submit.
-import { Backend } from './backends/backend'
+// The only submission point. Requests wait in their device's queue, ordered
+// by the policy, until a kernel slot is free; SQEs are written only at flush
+// time, so everything still queued can be dropped on abort without the
+// device ever seeing it. Requests queued during one turn of the event loop
+// go out with one submit. Completions come back by chunk id.
+import type { Backend } from '../backends/backend'
+import { errnoError } from '../errors'
+import { EBADF, ECANCELED, OP_READ, OP_WRITE } from '../sys-constants'
+import type { KernelCancel } from '../config'
 import { abortErrorFor } from './cancel'
-import { DepthController } from './depth'
-import { errnoError } from './errors'
-import { Chunk, ECANCELED, Request } from './request'
+import type { DeviceQueue } from './device-queue'
+import type { Chunk, Request } from './request'
 import { StatsRecorder } from './stats'
 
 const now = (): number => performance.now()
 
-interface Level {
-  priority: number
-  items: Request[]
-  head: number
-}
-
-/** Per-device queue and in-kernel depth. */
-export class DeviceQueue {
-  readonly key: string
-  /** Requests listed and not yet settled. */
-  waiting = 0
-  inKernel = 0
-  /** Fixed limit, or the adaptive controller's current depth. */
-  fixedLimit: number
-  readonly controller: DepthController | null
-  private levels: Level[] = []
-  private byPriority = new Map<number, Level>()
-
-  constructor(key: string, limit: number, controller: DepthController | null) {
-    this.key = key
-    this.fixedLimit = limit
-    this.controller = controller
-  }
-
-  get limit(): number {
-    return this.controller ? this.controller.depth : this.fixedLimit
-  }
-
-  push(req: Request): void {
-    let level = this.byPriority.get(req.priority)
-    if (!level) {
-      level = { priority: req.priority, items: [], head: 0 }
-      this.byPriority.set(req.priority, level)
-      this.levels.push(level)
-      this.levels.sort((a, b) => b.priority - a.priority)
-    }
-    level.items.push(req)
-    req.queued = true
-    this.waiting++
-  }
-
-  /** The next request allowed to issue a chunk, removed from the queue. */
-  take(): Request | null {
-    for (const level of this.levels) {
-      while (level.head < level.items.length) {
-        const req = level.items[level.head]
-        level.items[level.head++] = undefined as unknown as Request
-        if (level.head > 1024 && level.head * 2 > level.items.length) {
-          level.items = level.items.slice(level.head)
-          level.head = 0
-        }
-        if (!req.queued) continue
-        req.queued = false
-        this.waiting--
-        if (req.settled || !req.hasMore()) continue
-        return req
-      }
-    }
-    return null
-  }
-
-  /** Forget a settled request without walking the queue (lazy removal). */
-  drop(req: Request): void {
-    if (req.queued) {
-      req.queued = false
-      this.waiting--
-    }
-  }
-}
-
 export interface SchedulerOptions {
-  kernelCancel: 'auto' | 'trust' | 'never'
+  kernelCancel: KernelCancel
 }
 
 export class Scheduler {
   readonly stats: StatsRecorder
+  /** Chunks in the kernel, by id. Its size is the in-kernel depth. */
   private readonly inflight = new Map<number, Chunk>()
   private readonly devices: DeviceQueue[] = []
   private nextId = 1
-  private seq = 0
-  private inKernel = 0
   private flushScheduled = false
   private rotate = 0
   private drainWaiters: Array<() => void> = []
   private retryTimer: NodeJS.Timeout | null = null
+  private pendingCancels = 0
+  private cancelSubmitQueued = false
   backend!: Backend
 
-  /** `stats` may be shared with another scheduler of the same context. */
-  constructor(private readonly options: SchedulerOptions, stats: StatsRecorder = new StatsRecorder()) {
+  /** `stats` may be shared with another scheduler of the same context (its thread pool). */
+  constructor(
+    private readonly options: SchedulerOptions,
+    stats: StatsRecorder = new StatsRecorder(),
+  ) {
     this.stats = stats
   }
 
@@ -108,8 +44,9 @@ export class Scheduler {
     this.devices.push(dev)
   }
 
+  /** Operations in the kernel now (a chunk counts as one). */
   get depth(): number {
-    return this.inKernel
+    return this.inflight.size
   }
 
   get queuedCount(): number {
@@ -119,11 +56,10 @@ export class Scheduler {
   }
 
   get outstanding(): number {
-    return this.inKernel + this.queuedCount
+    return this.depth + this.queuedCount
   }
 
   enqueue(req: Request): void {
-    req.seq = this.seq++
     this.stats.submitted++
     req.device.push(req)
     this.scheduleFlush()
@@ -132,23 +68,28 @@ export class Scheduler {
   scheduleFlush(): void {
     if (this.flushScheduled) return
     this.flushScheduled = true
-    setImmediate(this.flush)
+    // A microtask, not setImmediate: requests enqueued by one synchronous run
+    // (or by the continuations of one completion batch) still go out in one
+    // submit, but before the loop polls again, so the ring is refilled as
+    // completions are reaped instead of in lock-step batches. An abort in the
+    // same synchronous run still finds them queued.
+    queueMicrotask(this.flush)
   }
 
   /** Move queued work into the kernel, up to each device's depth, and submit once. */
   readonly flush = (): void => {
     this.flushScheduled = false
-    const backend = this.backend
+    const capacity = this.backend.capacity
     let prepped = 0
     const failed: Array<[Chunk, number]> = []
     const n = this.devices.length
     // With several devices, the last kernel slot is kept for a device that
     // has nothing in flight, so one slow device cannot take every slot (this
     // matters most for the thread pool's 4 slots).
-    const shared = n > 1 ? backend.capacity - 1 : backend.capacity
-    for (let k = 0; k < n && this.inKernel < backend.capacity; k++) {
+    const shared = n > 1 ? capacity - 1 : capacity
+    for (let k = 0; k < n && this.depth < capacity; k++) {
       const dev = this.devices[(this.rotate + k) % n]
-      while (dev.waiting > 0 && dev.inKernel < dev.limit && (this.inKernel < shared || (dev.inKernel === 0 && this.inKernel < backend.capacity))) {
+      while (dev.waiting > 0 && dev.inKernel < dev.limit && (this.depth < shared || (dev.inKernel === 0 && this.depth < capacity))) {
         const req = dev.take()
         if (!req) break
         const chunk = this.issue(req)
@@ -163,13 +104,11 @@ export class Scheduler {
     for (const [chunk, r] of failed) this.complete(chunk.id, r)
   }
 
-  private pendingCancels = 0
-
   private submit(): void {
     const r = this.backend.submit()
     this.pendingCancels = 0
-    // -EBADF: the ring is closed (a cancel staged just before close()).
-    if (r < 0 && r !== -9 && !this.retryTimer) {
+    // EBADF: the ring is closed (a cancel staged just before close()).
+    if (r < 0 && r !== EBADF && !this.retryTimer) {
       // The kernel had no room (EAGAIN/EBUSY): what is staged stays staged.
       this.retryTimer = setTimeout(() => {
         this.retryTimer = null
@@ -182,15 +121,13 @@ export class Scheduler {
     const start = req.planned
     const len = req.length === 0 ? 0 : Math.min(req.chunkSize, req.length - start)
     req.planned += len
-    if (req.indivisible) req.committed = true
     if (req.group) req.group.committed = true
     const chunk: Chunk = { id: this.nextId++, req, start, len, res: undefined, cancelSent: false, issuedAt: req.device.controller ? now() : 0 }
     req.chunks.push(chunk)
     req.inKernel++
     req.device.inKernel++
-    this.inKernel++
-    if (this.inKernel > this.stats.peakDepth) this.stats.peakDepth = this.inKernel
     this.inflight.set(chunk.id, chunk)
+    if (this.depth > this.stats.peakDepth) this.stats.peakDepth = this.depth
     return chunk
   }
 
@@ -203,6 +140,13 @@ export class Scheduler {
     return this.backend.prep(chunk.id, req.kind, req.fd, pos, views, 0, chunk.len)
   }
 
+  /** No more chunks of `req` will be issued. */
+  private stop(req: Request): void {
+    if (req.state === 'stopped' || req.state === 'settled') return
+    req.device.drop(req)
+    req.state = 'stopped'
+  }
+
   /** A completion from the backend. */
   readonly complete = (id: number, res: number): void => {
     const chunk = this.inflight.get(id)
@@ -213,22 +157,18 @@ export class Scheduler {
     chunk.res = res
     req.inKernel--
     dev.inKernel--
-    this.inKernel--
     if (dev.controller) {
       const t = now()
       dev.controller.onComplete(t, dev.waiting > 0, t - chunk.issuedAt)
     }
     if (res < 0) {
-      req.stopped = true
+      this.stop(req)
       if (!(res === ECANCELED && chunk.cancelSent) && req.error === 0) req.error = res
     } else if (res < chunk.len) {
-      req.stopped = true // end of file, or a short write
+      this.stop(req) // end of file, or a short write
     }
-    if (req.inKernel === 0 && !req.hasMore()) {
-      this.settle(req)
-    } else if (req.hasMore() && !req.queued) {
-      dev.push(req)
-    }
+    if (req.inKernel === 0 && !req.hasMore()) this.settle(req)
+    else if (req.hasMore()) dev.push(req)
   }
 
   readonly cancelResult = (_id: number, res: number): void => {
@@ -237,18 +177,16 @@ export class Scheduler {
 
   readonly batchEnd = (): void => {
     if (this.queuedCount > 0) this.flush()
-    if (this.inKernel === 0 && this.drainWaiters.length > 0 && this.queuedCount === 0) this.notifyDrained()
+    this.maybeDrained()
   }
 
   /** Abort a request: drop it if queued, ask the kernel if in flight. */
   abort(req: Request, reason: unknown): void {
-    if (req.settled || req.aborted) return
-    req.aborted = true
-    req.abortReason = reason
+    if (req.state === 'settled' || req.abort) return
+    req.abort = { reason }
     if (!req.abortable()) return // indivisible and already committed: runs to the end
-    req.stopped = true
+    this.stop(req)
     if (req.inKernel === 0) {
-      req.device.drop(req)
       this.settle(req)
       return
     }
@@ -273,27 +211,20 @@ export class Scheduler {
     }
   }
 
-  private cancelSubmitQueued = false
-
   /** Resolve or reject a request whose chunks are all back. */
   private settle(req: Request): void {
-    if (req.settled) return
-    req.settled = true
+    if (req.state === 'settled') return
     req.device.drop(req)
+    req.state = 'settled'
     const s = this.stats
     s.latency(now() - req.createdAt)
     const transferred = req.transferredBytes()
-    if (req.kind === 0) s.bytesRead += transferred
-    else if (req.kind === 1) s.bytesWritten += transferred
+    if (req.kind === OP_READ) s.bytesRead += transferred
+    else if (req.kind === OP_WRITE) s.bytesWritten += transferred
     req.onSettle?.()
-    if (req.aborted) {
+    if (req.abort) {
       const err = abortErrorFor(req)
-      if (err.stage === 'queued') s.cancelledQueued++
-      else if (err.stage === 'kernel') s.cancelledKernel++
-      else s.cancelledTooLate++
-      let saved = req.length - req.planned
-      for (const c of req.chunks) if (c.res === ECANCELED) saved += c.len
-      s.bytesSaved += saved
+      s.aborted(err.stage, req)
       req.reject(err)
     } else if (req.error !== 0) {
       s.failed++
@@ -302,10 +233,11 @@ export class Scheduler {
       s.completed++
       req.resolve(req.contiguousBytes())
     }
-    if (this.inKernel === 0 && this.drainWaiters.length > 0 && this.queuedCount === 0) this.notifyDrained()
+    this.maybeDrained()
   }
 
-  private notifyDrained(): void {
+  private maybeDrained(): void {
+    if (this.drainWaiters.length === 0 || this.outstanding !== 0) return
     const ws = this.drainWaiters
     this.drainWaiters = []
     for (const w of ws) w()

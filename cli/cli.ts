@@ -1,14 +1,15 @@
-// `direct-aio <command>`: doctor, demo, bench.
-import * as fs from 'node:fs'
-import * as path from 'node:path'
-import { spawnSync } from 'node:child_process'
+// `direct-aio <command>`: doctor, demo. Everything here uses only the
+// public API (`import ... from 'direct-aio'`, the package's own exports).
+// The benchmarks are not a subcommand: they live in bench/, which is not
+// published, and run from a clone with `npm run bench`.
 
 const USAGE = `usage: direct-aio <command> [options]
 
 commands:
   doctor [--json] [--probe-cancel PATH]   what this kernel offers, what 'auto' picks and why
   demo                                    direct I/O at several depths, then a mass abort
-  bench [--quick] [--dir DIR]             benchmarks (from a clone of the repository)
+
+Benchmarks: clone the repository and run \`npm run bench\`.
 `
 
 export async function main(argv: string[]): Promise<number> {
@@ -18,17 +19,9 @@ export async function main(argv: string[]): Promise<number> {
       return (await import('./tools/doctor')).doctor(rest)
     case 'demo':
       return (await import('./tools/demo')).demo(rest)
-    case 'bench': {
-      const root = path.join(__dirname, '..')
-      const entry = path.join(root, 'bench', 'index.ts')
-      if (!fs.existsSync(entry)) {
-        console.error('The benchmarks are not part of the published package: clone the repository and run `npm run bench`.')
-        return 1
-      }
-      const tsx = path.join(root, 'node_modules', 'tsx', 'dist', 'cli.mjs')
-      const r = spawnSync(process.execPath, [tsx, entry, ...rest], { stdio: 'inherit' })
-      return r.status ?? 1
-    }
+    case 'bench':
+      process.stderr.write('The benchmarks are not part of the published package: clone the repository and run `npm run bench`.\n')
+      return 1
     case undefined:
     case '-h':
     case '--help':

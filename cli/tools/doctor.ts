@@ -5,7 +5,8 @@
 import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
-import { Capabilities, capabilities, invalidBackendOverride } from '../kernel'
+import { capabilities } from 'direct-aio'
+import type { Capabilities } from 'direct-aio'
 import type { ProbeCancelResult, ProbeRun } from './probe-cancel'
 
 const HELP = `usage: direct-aio doctor [--json] [--probe-cancel DIR [--reads N] [--iops N]]
@@ -131,12 +132,14 @@ export function advise(caps: Capabilities, envr: DoctorEnvironment): Advice[] {
   if (caps.backend === 'threadpool' && !env('DIRECT_AIO_BACKEND')) {
     out.push({ level: 'warn', topic: 'threadpool', message: `Only the thread pool is left: at most ${caps.threadpool.size} requests run at once (UV_THREADPOOL_SIZE, default 4), and no request can be cancelled once it runs. Fix one of the refusals above to get a kernel queue.` })
   }
-  const invalid = invalidBackendOverride()
+  const names = caps.backends.map((b) => b.name)
+  const wanted = envr.DIRECT_AIO_BACKEND
+  const invalid = wanted !== null && wanted !== 'auto' && !(names as string[]).includes(wanted) ? wanted : null
   if (invalid !== null) {
-    out.push({ level: 'warn', topic: 'override', message: `DIRECT_AIO_BACKEND='${invalid}' names no backend: every new IoContext() throws. Set it to io_uring, libaio, threadpool or auto, or unset it.` })
+    out.push({ level: 'warn', topic: 'override', message: `DIRECT_AIO_BACKEND='${invalid}' names no backend: every new IoContext() throws. Set it to ${names.join(', ')} or auto, or unset it.` })
   } else if (envr.DIRECT_AIO_BACKEND && envr.DIRECT_AIO_BACKEND !== 'auto') {
     const b = caps.backend
-    const refused = b === 'io_uring' ? caps.ioUring.reason : b === 'libaio' ? caps.libaio.reason : null
+    const refused = caps.backends.find((x) => x.name === b)?.reason ?? null
     if (refused) out.push({ level: 'warn', topic: 'override', message: `DIRECT_AIO_BACKEND=${b}, which is unavailable here (${refused}): every new IoContext() throws. Unset it to let 'auto' choose.` })
     else out.push({ level: 'info', topic: 'override', message: `DIRECT_AIO_BACKEND=${b} overrides 'auto'.` })
   }
