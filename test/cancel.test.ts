@@ -207,7 +207,13 @@ t.test('on a congested device (50 IOPS)', { skip }, async (t) => {
     t.ok(devOps <= r.issuedBeforeAbort, `device ${op}s (${devOps}) <= ${op}s issued before the abort (${r.issuedBeforeAbort})`)
     t.equal(counts.queued, n - r.issuedBeforeAbort, "stage 'queued' accounts for the rest")
     const queuedSettle = results.map((x, i) => (x.stage === 'queued' ? r.settleMs[i] : -1)).filter((v) => v >= 0)
-    t.ok(Math.max(...queuedSettle) < 50 * TIME_SCALE, `queued requests settled within ${50 * TIME_SCALE} ms of the abort (max ${Math.max(...queuedSettle).toFixed(1)} ms)`)
+    // Dropped from the userspace queue, so settled by the abort itself: in the
+    // abort's own event-loop iteration, before any timer or later completion.
+    // Not a wall-clock bound: under qemu TCG on a loaded host, abort() itself
+    // (400 listeners, plain JS) took 45-300 ms on every backend, and up to
+    // ~1 s at higher load, while no Ring call took more than 21 ms.
+    const maxQueued = Math.max(...queuedSettle)
+    t.ok(maxQueued <= r.abortTurnMs, `queued requests settled in the abort's event-loop turn (max ${maxQueued.toFixed(1)} ms after the abort; abort() returned after ${r.abortReturnedMs.toFixed(1)} ms, the turn ended after ${r.abortTurnMs.toFixed(1)} ms)`)
     // ctx.stats() against the device.
     const s = r.statsLate
     t.equal(s.requests.submitted, n)
