@@ -2,7 +2,7 @@
 // where the file comes from (a handle, or an opener the stream owns), the
 // chunk limits, and the tail of destroy(): the error a user abort reports,
 // and closing a handle the stream opened itself.
-import { AbortError } from '../errors'
+import { abortError, AbortError } from '../errors'
 import type { DirectFileHandle } from './file'
 import { checkHandle } from './io-util'
 
@@ -32,7 +32,7 @@ export function sourceOf(file: unknown, opener: Opener | null, pathName: string)
  */
 export async function endDestroy(src: { fh: DirectFileHandle | null; opener: Opener | null }, err: Error | null, userAbort: unknown, abortErr: AbortError | null | undefined, cb: (err?: Error | null) => void): Promise<void> {
   let e: Error | null = err
-  if (userAbort !== kNoAbort) e = abortErr ?? new AbortError('queued', 0, [], userAbort)
+  if (userAbort !== kNoAbort) e = abortErr ?? abortError('queued', 0, [], userAbort)
   if (src.opener && src.fh) {
     try {
       await src.fh.close()
