@@ -6,12 +6,11 @@
 import { Readable } from 'node:stream'
 import type { ReadableStream } from 'node:stream/web'
 import { AbortError, invalidArgType, invalidArgValue, outOfRange } from '../errors'
-import { onAbort } from '../sched/cancel'
 import type { IoContext } from './context'
 import type { DirectFileHandle } from './file'
-import { allocFor, blockOf, checkInt, checkOptions, checkSignal, MAX_POSITION, roundDown, roundUp } from './io-util'
+import { allocFor, blockOf, checkInt, checkOptions, MAX_POSITION, roundDown, roundUp } from './io-util'
 import { BufferPool, kOnRelease } from './buffer-pool'
-import { DEFAULT_CHUNK, endDestroy, kNoAbort, MAX_CHUNK, Opener, Source, sourceOf } from './streams'
+import { DEFAULT_CHUNK, endDestroy, kNoAbort, MAX_CHUNK, Opener, Source, sourceOf, watchUserAbort } from './streams'
 
 /** Options of {@link createReadStreamFromHandle}. */
 export interface ReadStreamOptions {
@@ -90,13 +89,7 @@ export class DirectReadStream extends Readable {
     this.#readAhead = checkInt('options.readAhead', o.readAhead, 1, 1024, 4)
     if (o.pool !== undefined && !(o.pool instanceof BufferPool)) throw invalidArgType('options.pool', 'an instance of BufferPool', o.pool)
     this.#pool = o.pool ?? null
-    const signal = checkSignal(o.signal)
-    this.#unwatch = onAbort(signal, (reason) => {
-      if (this.destroyed) return
-      this.#userAbort = reason
-      this.#ac.abort(reason)
-      this.destroy()
-    })
+    this.#unwatch = watchUserAbort(this, o.signal, this.#ac, (reason) => (this.#userAbort = reason))
     if (this.#fh) this.#setup(this.#fh)
   }
 

@@ -1,10 +1,12 @@
 // What the read and write streams (read-stream.ts, write-stream.ts) share:
 // where the file comes from (a handle, or an opener the stream owns), the
-// chunk limits, and the tail of destroy(): the error a user abort reports,
-// and closing a handle the stream opened itself.
+// chunk limits, the `signal` option, and the tail of destroy(): the error a
+// user abort reports, and closing a handle the stream opened itself.
+import type { Readable, Writable } from 'node:stream'
 import { abortError, AbortError } from '../errors'
+import { onAbort } from '../sched/cancel'
 import type { DirectFileHandle } from './file'
-import { checkHandle } from './io-util'
+import { checkHandle, checkSignal } from './io-util'
 
 export const DEFAULT_CHUNK = 64 * 1024
 export const MAX_CHUNK = 64 * 1024 * 1024
@@ -22,6 +24,20 @@ export interface Source {
 export function sourceOf(file: unknown, opener: Opener | null, pathName: string): Source {
   if (opener) return { fh: null, opener, path: pathName }
   return { fh: checkHandle('fh', file), opener: null, path: (file as DirectFileHandle).path }
+}
+
+/**
+ * Check the stream's `signal` option and watch it: an abort (of a stream not
+ * yet destroyed) records the reason with `record`, aborts the stream's
+ * requests through `ac` and destroys the stream. Returns the unwatch function.
+ */
+export function watchUserAbort(stream: Readable | Writable, signal: unknown, ac: AbortController, record: (reason: unknown) => void): () => void {
+  return onAbort(checkSignal(signal), (reason) => {
+    if (stream.destroyed) return
+    record(reason)
+    ac.abort(reason)
+    stream.destroy()
+  })
 }
 
 /**

@@ -5,12 +5,11 @@
 // only once every request has settled, so the context's stats are final by then.
 import { Writable } from 'node:stream'
 import { AbortError } from '../errors'
-import { onAbort } from '../sched/cancel'
 import type { IoContext } from './context'
 import type { DirectFileHandle } from './file'
-import { allocFor, blockOf, checkBool, checkInt, checkOptions, checkSignal, MAX_POSITION, roundDown, roundUp } from './io-util'
+import { allocFor, blockOf, checkBool, checkInt, checkOptions, MAX_POSITION, roundDown, roundUp } from './io-util'
 import { readAt } from './read-at'
-import { DEFAULT_CHUNK, endDestroy, kNoAbort, MAX_CHUNK, Opener, Source, sourceOf } from './streams'
+import { DEFAULT_CHUNK, endDestroy, kNoAbort, MAX_CHUNK, Opener, Source, sourceOf, watchUserAbort } from './streams'
 
 /** Options of {@link createWriteStreamToHandle}. */
 export interface WriteStreamOptions {
@@ -78,13 +77,7 @@ export class DirectWriteStream extends Writable {
     this.#start = checkInt('options.start', o.start, 0, MAX_POSITION, 0)
     this.#writeBehind = checkInt('options.writeBehind', o.writeBehind, 1, 1024, 4)
     this.#sync = checkBool('options.sync', o.sync, false)
-    const signal = checkSignal(o.signal)
-    this.#unwatch = onAbort(signal, (reason) => {
-      if (this.destroyed) return
-      this.#userAbort = reason
-      this.#ac.abort(reason)
-      this.destroy()
-    })
+    this.#unwatch = watchUserAbort(this, o.signal, this.#ac, (reason) => (this.#userAbort = reason))
   }
 
   override _construct(cb: (err?: Error | null) => void): void {
