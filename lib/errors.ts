@@ -87,6 +87,29 @@ export class AbortError extends Error {
   }
 }
 
+/**
+ * Every AbortError direct-aio reports is built here. `requested` is the
+ * request's length when known (see AbortError). `stack`: left out, the
+ * stack of abortError's caller (as `new AbortError` there would have);
+ * `null`, none at all (the default of a settled request: capturing it was
+ * most of the cost of settling a mass abort); a string, the frames of that
+ * stack (the call site captured under `abortStacks`) under this error's
+ * name and message.
+ */
+export function abortError(stage: AbortStage, bytesTransferred: number, ranges: Array<[number, number]>, cause: unknown, o: { requested?: number; stack?: string | null } = {}): AbortError {
+  const limit = Error.stackTraceLimit
+  Error.stackTraceLimit = 0
+  let err: AbortError
+  try {
+    err = new AbortError(stage, bytesTransferred, ranges, cause, o.requested)
+  } finally {
+    Error.stackTraceLimit = limit
+  }
+  if (o.stack === undefined) Error.captureStackTrace(err, abortError)
+  else if (o.stack !== null) err.stack = `${err.name}: ${err.message}${o.stack.slice(o.stack.indexOf('\n'))}`
+  return err
+}
+
 export interface CodedError extends Error {
   code: string
 }

@@ -1,4 +1,4 @@
-// Streams (lib/api/streams.ts) on real files over every backend: exact bytes
+// Streams (lib/api/read-stream.ts, write-stream.ts, streams.ts) on real files over every backend: exact bytes
 // for any start/end, fresh chunks a slow consumer can keep, read-ahead and
 // write-behind depth, back-pressure, the padded tail and true length, aborts
 // (pre-aborted, destroy, signal mid-way) with the context's stats, web

@@ -5,7 +5,7 @@
 // blocks, merges the data, writes the rounded-out range, and truncates back
 // when that padded past the end of the file. The bytes copied are counted in
 // stats().bytes.bounced.
-import { OP_WRITE } from '../sys-constants'
+import { OP_READ, OP_WRITE } from '../sys-constants'
 import type { IoFields } from '../validate'
 import type { AlignedIo } from './internals'
 
@@ -75,4 +75,24 @@ export async function bounceVector(kind: number, views: ArrayBufferView[], total
     }
   }
   return n
+}
+
+/**
+ * A bounce copy at `position`, or (negative) at the handle's current
+ * position, which it then advances by what was moved.
+ */
+export function bounceAt(h: AlignedIo, kind: number, view: ArrayBufferView, offset: number, length: number, position: number, io: IoFields): Promise<number> {
+  const here = position < 0
+  const pos = here ? h.pos() : position
+  if (here) h.setPos(pos + length)
+  const settle = (n: number): number => {
+    if (here && h.pos() === pos + length) h.setPos(pos + n)
+    return n
+  }
+  const run = kind === OP_READ ? bounceRead : bounceWrite
+  const fail = (e: unknown): never => {
+    settle(0)
+    throw e
+  }
+  return run(h, view, offset, length, pos, io).then(settle, fail)
 }

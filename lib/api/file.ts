@@ -6,7 +6,7 @@ import * as fs from 'node:fs'
 import { addressOf, holdAligned, releaseAligned } from '../aligned'
 import { appendPositioned, errnoError, illegalConstructor, misaligned } from '../errors'
 import { fstatBigint, fstatDev } from '../platform/device'
-import { afterAll, alreadyAborted, captureCallSite, watchSignal } from '../sched/cancel'
+import { alreadyAborted, captureCallSite, watchSignal } from '../sched/cancel'
 import type { DeviceQueue } from '../sched/device-queue'
 import { Request } from '../sched/request'
 import type { Scheduler } from '../sched/scheduler'
@@ -125,28 +125,8 @@ export class DirectFileHandle {
     pin(s.views)
     const held = holdAligned(s.views) // allocAligned memory stays allocated until the request settles
     const sched = this.#sched
-    const req = new Request(
-      {
-        owner: this,
-        kind: s.kind,
-        syscall,
-        fd: this.fd,
-        path: this.path,
-        device: this.#device,
-        views: s.views,
-        vectored: s.vectored,
-        byteOffset: s.byteOffset,
-        length: s.length,
-        position,
-        priority: s.priority,
-        deadline: s.deadline,
-        chunkSize: this.#chunkSize,
-        maxChunksInFlight: this.#ctx.maxChunksInFlight,
-        indivisible: s.indivisible,
-        group: s.group,
-      },
-      performance.now(),
-    )
+    const req = new Request({ owner: this, kind: s.kind, syscall, fd: this.fd, path: this.path, device: this.#device, views: s.views, vectored: s.vectored, byteOffset: s.byteOffset,
+      length: s.length, position, priority: s.priority, deadline: s.deadline, chunkSize: this.#chunkSize, maxChunksInFlight: this.#ctx.maxChunksInFlight, indivisible: s.indivisible, group: s.group }, performance.now())
     if (this.#ctx.abortStacks) req.callSite = captureCallSite(this[kEnqueue])
     this.#work.begin()
     const promise = new Promise<number>((resolve, reject) => {
@@ -195,7 +175,10 @@ export class DirectFileHandle {
       this.#checkUsable(syscall)
       if (this.#appender) return this.#via(kind, this.#appender.append(view, offset, length, io))
     }
-    if (this.#bounces(io, [view], [offset], [length], position)) return this.#bounced(kind, view, offset, length, position, io)
+    if (this.#bounces(io, [view], [offset], [length], position)) {
+      this.#checkUsable(syscall)
+      return this.#via(kind, app.bounceAt(this.#alignedIo(), kind, view, offset, length, position, io))
+    }
     return this.#io(syscall, kind, [view], false, offset, length, position, io)
   }
 
@@ -203,24 +186,6 @@ export class DirectFileHandle {
     if (!this.direct || !(io.bounce ?? this.#bounce)) return false
     const pos = position >= 0 ? position : this.#pos
     return misalignment('read', this.path, this.alignment, views, offsets, lengths, pos) !== null
-  }
-
-  /** A bounce copy at `position` (or the current position, which it then advances). */
-  #bounced(kind: number, view: ArrayBufferView, offset: number, length: number, position: number, io: IoFields): Promise<number> {
-    this.#checkUsable(kind === OP_READ ? 'read' : 'write')
-    const here = position < 0
-    const pos = here ? this.#pos : position
-    if (here) this.#pos += length
-    const settle = (n: number): number => {
-      if (here && this.#pos === pos + length) this.#pos = pos + n
-      return n
-    }
-    const run = kind === OP_READ ? app.bounceRead : app.bounceWrite
-    const fail = (e: unknown): never => {
-      settle(0)
-      throw e
-    }
-    return this.#via(kind, run(this.#alignedIo(), view, offset, length, pos, io).then(settle, fail))
   }
 
   /** Work done by an api module on this handle's behalf: close() waits for it, a later sync() covers it. */
@@ -248,6 +213,8 @@ export class DirectFileHandle {
       aligned: (view, off) => !this.direct || addressOf(view, off) % this.alignment.memory === 0,
       bounced: (n) => this.#ctx.bounced(n),
       datasync: this.#dsync ? () => this.#raw(OP_FDATASYNC, [], 0, 0, checkIoOptions(undefined)) : null,
+      pos: () => this.#pos,
+      setPos: (n) => (this.#pos = n),
     })
   }
 
@@ -296,15 +263,8 @@ export class DirectFileHandle {
   async #sync(syscall: 'fsync' | 'fdatasync', kind: number, options: unknown): Promise<void> {
     const io = checkIoOptions(options as IoOptions | undefined)
     this.#checkUsable(syscall)
-    const submit = (): Promise<void> => this.#raw(kind, [], 0, 0, io).then(() => undefined)
-    // The durability contract: a sync covers every write issued earlier on
-    // this handle. Neither the kernel nor the queue orders an fsync after
-    // writes still in flight, so the sync waits here, before it is queued,
-    // until each of them has settled (an abort meanwhile drops it: 'queued').
-    const prior = this.#work.writes()
-    if (prior.length === 0) return submit()
-    // Tracked until the sync itself settles, so close() cannot release the fd in between.
-    return this.#work.track(afterAll(prior, io.signal).then(submit))
+    // Waits for the writes issued before it (see Outstanding.afterWrites).
+    return this.#work.afterWrites(io.signal, () => this.#raw(kind, [], 0, 0, io).then(() => undefined))
   }
 
   /** fsync(2) through the ring. */
@@ -379,14 +339,8 @@ export class DirectFileHandle {
     if (this.#closing) return this.#closing
     this.#closed = true
     leakedFds.unregister(this)
-    const idle = this.#work.idle()
-    this.#closing = idle.then(
-      () =>
-        new Promise<void>((resolve, reject) =>
-          fs.close(this.fd, (err) => (err ? reject(errnoError(err.errno ?? EIO, 'close', this.path)) : resolve())),
-        ),
-    )
-    return this.#closing
+    const closeFd = (): Promise<void> => new Promise((resolve, reject) => fs.close(this.fd, (err) => (err ? reject(errnoError(err.errno ?? EIO, 'close', this.path)) : resolve())))
+    return (this.#closing = this.#work.idle().then(closeFd))
   }
 
   /** `await using file = await open(...)` closes the file at scope exit. */

@@ -1,7 +1,7 @@
 // IoContext.group(): several reads or writes, possibly across files, as one
 // unit with respect to cancellation. Every member is validated before any is
 // queued, so a bad member issues nothing.
-import { AbortError, invalidArgType, invalidArgValue, outOfRange } from '../errors'
+import { abortError, AbortError, invalidArgType, invalidArgValue, outOfRange } from '../errors'
 import { preAborted, watchSignal } from '../sched/cancel'
 import type { Group } from '../sched/request'
 import { OP_READ, OP_WRITE } from '../sys-constants'
@@ -68,7 +68,7 @@ export async function runGroup(ctx: HasInternals, ops: GroupOp[], options: Group
     const stages = settled.map((s) => (s.status === 'rejected' && s.reason instanceof AbortError ? s.reason.stage : 'issued'))
     const stage = stages.every((st) => st === 'queued') ? 'queued' : stages.every((st) => st === 'queued' || st === 'kernel') ? 'kernel' : 'issued'
     const ranges = settled.flatMap((s) => (s.status === 'rejected' && s.reason instanceof AbortError ? s.reason.ranges : []))
-    throw new AbortError(stage, total, ranges, reason)
+    throw abortError(stage, total, ranges, reason)
   }
   const failed = settled.find((s) => s.status === 'rejected')
   if (failed) throw (failed as PromiseRejectedResult).reason

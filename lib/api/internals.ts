@@ -92,6 +92,9 @@ export interface AlignedIo {
   bounced(n: number): void
   /** For O_SYNC/O_DSYNC handles: make a truncate durable too. */
   datasync: (() => Promise<unknown>) | null
+  /** The handle's current position (where position-less I/O goes), and setting it. */
+  pos(): number
+  setPos(n: number): void
 }
 
 /** @internal what open() hands the DirectFileHandle constructor */

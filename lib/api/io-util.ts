@@ -3,7 +3,7 @@
 // and waiting for a batch of requests that all own buffers.
 import { constants as bufferConstants } from 'node:buffer'
 import { allocAligned, isAligned } from '../aligned'
-import { AbortError } from '../errors'
+import { abortError, AbortError } from '../errors'
 import type { DirectFileHandle } from './file'
 import { handles } from './internals'
 import { invalidArgType, outOfRange } from '../errors'
@@ -63,7 +63,7 @@ export function allocFor(fh: DirectFileHandle, size: number): Buffer {
 
 /** The AbortError of an operation refused before anything was issued. */
 export function abortedBeforeIssue(signal: AbortSignal): AbortError {
-  return new AbortError('queued', 0, [], signal.reason)
+  return abortError('queued', 0, [], signal.reason)
 }
 
 /**

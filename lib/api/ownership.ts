@@ -4,6 +4,7 @@
 import * as fs from 'node:fs'
 import { markAsUntransferable } from 'node:worker_threads'
 import { isLibraryOwned } from '../aligned'
+import { afterAll } from '../sched/cancel'
 
 // Like fs.promises.FileHandle: a handle collected while still open closes
 // its descriptor, with a warning (the program should have called close()).
@@ -66,6 +67,20 @@ export class Outstanding {
   /** The writes a sync issued now must wait for (a snapshot; empty: none). */
   writes(): Promise<unknown>[] {
     return Array.from(this.#writes)
+  }
+
+  /**
+   * Run `submit` (a sync) once every write issued before it has settled. This
+   * is the durability contract: a sync covers every write issued earlier on
+   * the handle, and neither the kernel nor the queue orders an fsync after
+   * writes still in flight. An abort of `signal` meanwhile drops the sync
+   * ('queued'). Tracked until the sync settles, so close() cannot release the
+   * fd in between.
+   */
+  afterWrites(signal: AbortSignal | undefined, submit: () => Promise<void>): Promise<void> {
+    const prior = this.writes()
+    if (prior.length === 0) return submit()
+    return this.track(afterAll(prior, signal).then(submit))
   }
 
   /** Resolves once nothing is outstanding. */

@@ -2,7 +2,7 @@
 // that touches AbortSignal. One 'abort' listener per signal, however many
 // requests share it; requests leave the set when they settle, and the
 // listener goes when the set is empty, so a long-lived signal does not grow.
-import { AbortError, AbortStage } from '../errors'
+import { abortError, AbortError, AbortStage } from '../errors'
 import { ECANCELED, OP_READ } from '../sys-constants'
 import type { Request } from './request'
 
@@ -60,19 +60,9 @@ export function abortErrorFor(req: Request): AbortError {
   // No stack by default: it would show only the abort dispatch, and capturing
   // it was most of the cost of settling a mass abort (about 8 us per request).
   // With abortStacks, the stack is the one captured where the request was made.
-  const limit = Error.stackTraceLimit
-  Error.stackTraceLimit = 0
-  let err: AbortError
-  try {
-    // A read that came back short reached the end of the file: it did all it could.
-    const eof = req.kind === OP_READ && req.chunks.some((c) => c.res !== undefined && c.res >= 0 && c.res < c.len)
-    err = new AbortError(stage, req.transferredBytes(), req.ranges(), req.abort?.reason, eof ? undefined : req.length)
-  } finally {
-    Error.stackTraceLimit = limit
-  }
-  const site = req.callSite?.stack
-  if (site) err.stack = `${err.name}: ${err.message}${site.slice(site.indexOf('\n'))}`
-  return err
+  // A read that came back short reached the end of the file: it did all it could.
+  const eof = req.kind === OP_READ && req.chunks.some((c) => c.res !== undefined && c.res >= 0 && c.res < c.len)
+  return abortError(stage, req.transferredBytes(), req.ranges(), req.abort?.reason, { requested: eof ? undefined : req.length, stack: req.callSite?.stack || null })
 }
 
 /** With `abortStacks`: the stack of the caller, captured cheaply (formatted only if an AbortError needs it). */
@@ -84,7 +74,7 @@ export function captureCallSite(skip: Function): { stack?: string } {
 
 /** An AbortError for a request refused before it was created (signal already aborted). */
 export function preAborted(signal: AbortSignal): AbortError {
-  return new AbortError('queued', 0, [], signal.reason)
+  return abortError('queued', 0, [], signal.reason)
 }
 
 /** The 'queued' AbortError to reject with if `signal` has already aborted, else null. */
