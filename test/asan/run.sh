@@ -20,7 +20,7 @@ trap cleanup EXIT
 start=$(date +%s)
 echo "asan: copying sources to $WORK"
 cd "$ROOT"
-cp -r src lib binding.gyp package.json tsconfig.json test "$WORK/"
+cp -r src lib cli binding.gyp package.json tsconfig.json tsconfig.cli.json test "$WORK/"
 ln -s "$ROOT/node_modules" "$WORK/node_modules"
 cd "$WORK"
 
