@@ -215,7 +215,12 @@ forEachBackend(
       while (!ws2.destroyed && n < 1000) {
         n++
         if (n === 20) ac.abort(new Error('enough'))
-        if (!ws2.write(big)) await new Promise<void>((r) => { ws2.once('drain', r); ws2.once('close', r) })
+        if (!ws2.write(big)) {
+          // One 'drain' listener per wait, removed once either side settles (no listener build-up).
+          let onDrain = () => {}
+          await Promise.race([new Promise<void>((r) => ws2.once('drain', (onDrain = () => r()))), closed2])
+          ws2.off('drain', onDrain)
+        }
       }
     }
     await pump()
