@@ -3,7 +3,16 @@
 import { binding, NativeRing } from '../binding'
 import { Backend, BackendEvents, BackendName } from './backend'
 
-const BATCH_PAIRS = 1024
+// Completions reach JS at most this many at a time. After each batch the
+// microtask checkpoint runs the continuations it resolved, and the
+// scheduler's microtask flush puts their follow-up requests into the kernel
+// before the next batch is processed: the device is refilled as completions
+// are reaped instead of waiting, idle, until JS has processed every
+// completion of a wakeup. (One batch per wakeup cost 25-40% of the IOPS of
+// an await loop at depth 32-128: the device sat idle up to a third of the
+// time; see bench/results/APP-LOOP.md.) Smaller batches cost one more
+// io_uring_enter/io_submit per batch.
+const BATCH_PAIRS = 8
 
 export class NativeBackend implements Backend {
   readonly name: BackendName
