@@ -135,6 +135,11 @@ export class Request {
 
   /** Bytes transferred as one contiguous run from the start (what read/write report). */
   contiguousBytes(): number {
+    if (this.chunks.length === 1) {
+      // The common case, one chunk (at start 0): no copy, no sort.
+      const res = this.chunks[0].res
+      return res === undefined || res <= 0 ? 0 : res
+    }
     const done = this.chunks.slice().sort((a, b) => a.start - b.start)
     let n = 0
     for (const c of done) {

@@ -81,7 +81,7 @@ export class Scheduler {
     this.flushScheduled = false
     const capacity = this.backend.capacity
     let prepped = 0
-    const failed: Array<[Chunk, number]> = []
+    let failed: Array<[Chunk, number]> | null = null // allocated only when a prep fails
     const n = this.devices.length
     // With several devices, the last kernel slot is kept for a device that
     // has nothing in flight, so one slow device cannot take every slot (this
@@ -94,14 +94,14 @@ export class Scheduler {
         if (!req) break
         const chunk = this.issue(req)
         const r = this.prepChunk(chunk)
-        if (r < 0) failed.push([chunk, r])
+        if (r < 0) (failed ??= []).push([chunk, r])
         else prepped++
         if (req.hasMore() && req.inKernel < req.maxChunksInFlight) dev.push(req)
       }
     }
     this.rotate = n > 0 ? (this.rotate + 1) % n : 0
     if (prepped > 0 || this.pendingCancels > 0) this.submit()
-    for (const [chunk, r] of failed) this.complete(chunk.id, r)
+    if (failed) for (const [chunk, r] of failed) this.complete(chunk.id, r)
   }
 
   private submit(): void {
