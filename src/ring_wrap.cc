@@ -4,6 +4,7 @@
 #include <time.h>
 #include <uv.h>
 
+#include <algorithm>
 #include <string>
 
 #include "aio_ring.h"
@@ -151,7 +152,7 @@ napi_value RingWrap::New(napi_env env, napi_callback_info info) {
   std::unique_ptr<RingWrap> w(new RingWrap(env, r));
   w->batch_ = static_cast<double*>(ta_data);
   w->batch_pairs_ = ta_len / 2;
-  w->scratch_.resize(w->batch_pairs_);
+  w->scratch_.resize(w->batch_pairs_ > kDrainMax ? w->batch_pairs_ : kDrainMax);
   // The callback lives as a property of the wrapper object, not as a strong
   // persistent: a context the program dropped (and that has nothing in
   // flight) can then be collected, and its ring closed by the finalizer.
@@ -362,8 +363,13 @@ void RingWrap::Retire(PendingOp* op) {
 
 void RingWrap::OnReadable(void* self) { static_cast<RingWrap*>(self)->Dispatch(); }
 
-// Drain the ring completely, one JS call per batch of up to batch_pairs_.
-// The eventfd is only a hint: reset it, then drain until empty.
+// Drain the ring completely. What one Drain() returns (up to kDrainMax) is
+// retired at once, then handed to JS in batches of up to batch_pairs_, the
+// answers to cancel requests first: JS never settles a request before the
+// answer to its cancel that the same drain holds (stats would lag), and a
+// small batch lets the microtask checkpoint after each call refill the ring
+// before the next batch (see BATCH_PAIRS in lib/backends/native.ts). The
+// eventfd is only a hint: reset it, then drain until empty.
 void RingWrap::Dispatch() {
   if (closed_ || dispatching_) return;
   // One read resets a counter-mode eventfd; a second would only say EAGAIN.
@@ -373,50 +379,57 @@ void RingWrap::Dispatch() {
   napi_handle_scope scope;
   if (napi_open_handle_scope(env_, &scope) != napi_ok) return;
   dispatching_ = true;
-  for (;;) {
-    size_t n = ring_->Drain(scratch_.data(), batch_pairs_);
+  bool stop = false;
+  while (!stop) {
+    size_t n = ring_->Drain(scratch_.data(), scratch_.size());
     if (n == 0) break;
+    std::stable_partition(scratch_.begin(), scratch_.begin() + n, [](const Completion& c) { return c.cancel; });
     size_t before = Outstanding();
     for (size_t i = 0; i < n; i++) {
       const Completion& c = scratch_[i];
       if (c.cancel) {
         if (cancels_in_flight_ > 0) cancels_in_flight_--;
-        batch_[2 * i] = -static_cast<double>(c.id) - 1;
       } else {
         auto it = pending_.find(c.id);
         if (it != pending_.end()) {
           Retire(it->second.get());
           pending_.erase(it);
         }
-        batch_[2 * i] = static_cast<double>(c.id);
       }
-      batch_[2 * i + 1] = static_cast<double>(c.res);
     }
-    // Keep ourselves alive across the call into JS even if the last
+    // Keep ourselves alive across the calls into JS even if the last
     // outstanding op just completed; JS may call close() from in there.
     bool was_ref = self_ref_;
     if (!was_ref) Ref();
     UpdateLiveness(before);
-    napi_value cb = nullptr, recv, argv[1], result;
-    bool can_run = napi_get_reference_value(env_, callback_ref_, &cb) == napi_ok && cb != nullptr &&
-                   napi_get_global(env_, &recv) == napi_ok &&
-                   napi_create_double(env_, static_cast<double>(n), &argv[0]) == napi_ok;
-    if (can_run) {
-      napi_status st = napi_make_callback(env_, async_context_, recv, cb, 1, argv, &result);
-      if (st != napi_ok) {
-        bool pending = false;
-        napi_is_exception_pending(env_, &pending);
-        if (pending) {
-          napi_value exc;
-          napi_get_and_clear_last_exception(env_, &exc);
-          napi_fatal_exception(env_, exc);
-        } else {
-          can_run = false;  // the environment is shutting down
+    for (size_t off = 0; off < n && !stop; off += batch_pairs_) {
+      size_t m = n - off < batch_pairs_ ? n - off : batch_pairs_;
+      for (size_t i = 0; i < m; i++) {
+        const Completion& c = scratch_[off + i];
+        batch_[2 * i] = c.cancel ? -static_cast<double>(c.id) - 1 : static_cast<double>(c.id);
+        batch_[2 * i + 1] = static_cast<double>(c.res);
+      }
+      napi_value cb = nullptr, recv, argv[1], result;
+      bool can_run = napi_get_reference_value(env_, callback_ref_, &cb) == napi_ok && cb != nullptr &&
+                     napi_get_global(env_, &recv) == napi_ok &&
+                     napi_create_double(env_, static_cast<double>(m), &argv[0]) == napi_ok;
+      if (can_run) {
+        napi_status st = napi_make_callback(env_, async_context_, recv, cb, 1, argv, &result);
+        if (st != napi_ok) {
+          bool pending = false;
+          napi_is_exception_pending(env_, &pending);
+          if (pending) {
+            napi_value exc;
+            napi_get_and_clear_last_exception(env_, &exc);
+            napi_fatal_exception(env_, exc);
+          } else {
+            can_run = false;  // the environment is shutting down
+          }
         }
       }
+      if (closed_ || !can_run) stop = true;
     }
     if (!was_ref) Unref();
-    if (closed_ || !can_run) break;
   }
   dispatching_ = false;
   napi_close_handle_scope(env_, scope);

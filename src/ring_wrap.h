@@ -65,6 +65,8 @@ class RingWrap {
   void Shutdown();
   void DrainBlocking();
   size_t Outstanding() const { return pending_.size() + cancels_in_flight_; }
+  // The most completions one Drain() takes (they are handed to JS in batches of batch_pairs_).
+  static constexpr size_t kDrainMax = 1024;
 
   struct Staged {
     uint64_t id;
