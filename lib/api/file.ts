@@ -26,13 +26,14 @@ export const kCheck = Symbol('direct-aio.check')
 export const kEnqueue = Symbol('direct-aio.enqueue')
 
 // A request's promise, with its resolvers stored on the request. Made here,
-// in a scope that holds nothing but `req`: when the resolvers (or any closure
-// the request keeps) were made in DirectFileHandle[kEnqueue]'s own scope,
-// V8's scavenges kept 20-70% of everything the I/O path allocated alive (in
-// a fake-backend loop: 0.2% otherwise) and promoted it to old space, where
-// only a full GC freed it: 10-12% of the main thread in GC at depth 32, 3-6 ms
-// scavenges in the latency tail, and RSS steps of 20-30 MiB (test/leak.test.ts).
-// Measured, not explained; keep these closures in scopes of their own.
+// in a scope that holds nothing but `req`. A closure the request keeps that
+// was made in the same scope as the promise's executor (as when all of them
+// were made in DirectFileHandle[kEnqueue]) made V8's scavenges keep 20-70% of
+// what an await loop allocated alive and promote it to old space until the
+// next full GC (a fake-backend loop: 0.2% with the closures made apart). With
+// completions delivered in small batches this showed as RSS steps of 20-30 MiB
+// in test/leak.test.ts on Node 22 and 24. Measured, not explained: keep the
+// closures a request keeps in scopes of their own.
 function promiseFor(req: Request): Promise<number> {
   return new Promise<number>((resolve, reject) => {
     req.resolve = resolve
