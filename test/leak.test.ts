@@ -16,6 +16,16 @@
 // itself, not memory the library keeps; the cap takes it out of the figure so
 // the 16 MiB bound measures the library on every Node. The growth over the
 // second half of the run (after a warm-up of half of it) is bounded too.
+// Since completions reach JS in batches of 8, V8 promotes less and sizes
+// itself later: with a 60,000-request warm-up, Node 24.22.3 (io_uring) once
+// stepped 75.4 -> 134 MiB inside the measured run and Node 22/24 gained
+// 14-18 MiB in it, while Node 20 rode a 10-16 MiB sawtooth of garbage
+// between mark-compacts. So the warm-up is 150,000 requests with full GCs
+// under load, checkpoints are sampled after a full GC, and both RSS bounds
+// apply to RSS outside the JS heap (rss - heapTotal), which has its own
+// bound (heapUsed). A leak, native or JS, survives the GC and still shows;
+// whole RSS is reported too. The second-half growth compares the means of
+// three checkpoints (the last three against the three around the middle).
 import t from 'tap'
 import { spawn } from 'node:child_process'
 import * as path from 'node:path'
@@ -35,9 +45,11 @@ interface SoakResult {
   failed: number
   aborted: number
   completed: number
-  baseline: { rssMiB: number; fds: number; heapMiB: number }
-  after: { rssMiB: number; fds: number; heapMiB: number }
+  baseline: { rssMiB: number; nativeRssMiB: number; fds: number; heapMiB: number }
+  after: { rssMiB: number; nativeRssMiB: number; fds: number; heapMiB: number }
   rssDeltaMiB: number
+  nativeRssDeltaMiB: number
+  secondHalfNativeRssGrowthMiB: number | null
   heapDeltaMiB: number
   externalDeltaMiB: number
   secondHalfRssGrowthMiB: number | null
@@ -77,9 +89,9 @@ t.test(`${REQUESTS} requests per backend: memory, descriptors and native allocat
       t.equal(r.nativeAfterClose.liveOps, 0, 'native liveOps 0 after close()')
       t.equal(r.nativeAfterClose.liveRings, 0, 'native liveRings 0 after close()')
       t.equal(r.after.fds, r.baseline.fds, `open descriptors back to ${r.baseline.fds}${r.extraFds.length ? ` (extra: ${r.extraFds.join(', ')})` : ''}`)
-      t.ok(r.rssDeltaMiB <= r.rssToleranceMiB, `RSS ${r.baseline.rssMiB} -> ${r.after.rssMiB} MiB (delta ${r.rssDeltaMiB} <= ${r.rssToleranceMiB} MiB; peak ${r.peakRssMiB})`)
+      t.ok(r.nativeRssDeltaMiB <= r.rssToleranceMiB, `RSS outside the JS heap ${r.baseline.nativeRssMiB} -> ${r.after.nativeRssMiB} MiB (delta ${r.nativeRssDeltaMiB} <= ${r.rssToleranceMiB} MiB; whole RSS ${r.baseline.rssMiB} -> ${r.after.rssMiB}, peak ${r.peakRssMiB})`)
       t.ok(r.heapDeltaMiB <= 4, `JS heap delta ${r.heapDeltaMiB} MiB <= 4`)
-      if (r.secondHalfRssGrowthMiB !== null) t.ok(r.secondHalfRssGrowthMiB <= 8, `RSS growth over the second half of the run ${r.secondHalfRssGrowthMiB} MiB <= 8 (after a warm-up of half the run)`)
+      if (r.secondHalfNativeRssGrowthMiB !== null) t.ok(r.secondHalfNativeRssGrowthMiB <= 8, `RSS outside the JS heap, growth over the second half of the run ${r.secondHalfNativeRssGrowthMiB} MiB <= 8 (whole RSS ${r.secondHalfRssGrowthMiB}; after a warm-up of half the run)`)
       t.ok(r.externalDeltaMiB <= 4, `external memory delta ${r.externalDeltaMiB} MiB <= 4`)
       t.comment(`${r.backend}: ${r.requests} requests in ${(r.ms / 1000).toFixed(1)} s (${r.perSecond}/s); RSS growth over the second half ${r.secondHalfRssGrowthMiB} MiB`)
     })
