@@ -92,7 +92,8 @@ function nodeShutdownHang(r: RunResult): boolean {
   const dump = /\[hung child \d+\] (.*)$/s.exec(r.stderr)
   if (!dump) return false
   const threads = dump[1].split('; ')
-  return threads.length > 0 && threads.every((th) => /^\d+ (MainThread|node|V8Worker|SignalInspector) S wchan=futex/.test(th))
+  // Node 26 names its threads node-MainThread and node-V8Worker.
+  return threads.length > 0 && threads.every((th) => /^\d+ (node-)?(MainThread|node|V8Worker|SignalInspector) S wchan=futex/.test(th))
 }
 
 /** run(), once more if the child hit nodeShutdownHang (reported in `retried`). */
