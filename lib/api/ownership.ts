@@ -4,6 +4,7 @@
 import * as fs from 'node:fs'
 import { markAsUntransferable } from 'node:worker_threads'
 import { isLibraryOwned } from '../aligned'
+import { LinkedSet } from '../linked-set'
 import { afterAll } from '../sched/cancel'
 
 // Like fs.promises.FileHandle: a handle collected while still open closes
@@ -37,7 +38,8 @@ export function pin(views: ArrayBufferView[]): void {
 export class Outstanding {
   #count = 0
   #idle: Array<() => void> = []
-  readonly #writes = new Set<Promise<unknown>>()
+  /** Unsettled writes (not a Set: see linked-set.ts). */
+  readonly #writes = new LinkedSet<Promise<unknown>>()
 
   begin(): void {
     this.#count++
@@ -59,14 +61,14 @@ export class Outstanding {
 
   /** A write (or work that writes) the next sync must wait for. */
   write(p: Promise<unknown>): void {
-    this.#writes.add(p)
-    const forget = (): void => void this.#writes.delete(p)
+    const node = this.#writes.add(p)
+    const forget = (): void => this.#writes.remove(node)
     p.then(forget, forget)
   }
 
   /** The writes a sync issued now must wait for (a snapshot; empty: none). */
   writes(): Promise<unknown>[] {
-    return Array.from(this.#writes)
+    return this.#writes.values()
   }
 
   /**

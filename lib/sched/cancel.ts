@@ -3,13 +3,15 @@
 // requests share it; requests leave the set when they settle, and the
 // listener goes when the set is empty, so a long-lived signal does not grow.
 import { abortError, AbortError, AbortStage } from '../errors'
+import { LinkedSet } from '../linked-set'
 import { ECANCELED, OP_READ } from '../sys-constants'
 import type { Request } from './request'
 
 type AbortHandler = (reason: unknown) => void
 
 interface Watch {
-  handlers: Set<AbortHandler>
+  /** Not a Set: a long-lived signal sees one add and one remove per request (see linked-set.ts). */
+  handlers: LinkedSet<AbortHandler>
   listener: () => void
 }
 
@@ -19,12 +21,12 @@ const watches = new WeakMap<AbortSignal, Watch>()
 export function watchSignal(signal: AbortSignal, onAbort: AbortHandler): () => void {
   let w = watches.get(signal)
   if (!w) {
-    const handlers = new Set<AbortHandler>()
+    const handlers = new LinkedSet<AbortHandler>()
     const listener = () => {
       watches.delete(signal)
       signal.removeEventListener('abort', listener)
       const reason = signal.reason // one getter call, not one per request
-      for (const h of Array.from(handlers)) h(reason)
+      for (const h of handlers.values().reverse()) h(reason) // in the order they were added
       handlers.clear()
     }
     w = { handlers, listener }
@@ -32,9 +34,9 @@ export function watchSignal(signal: AbortSignal, onAbort: AbortHandler): () => v
     signal.addEventListener('abort', listener)
   }
   const watch = w
-  watch.handlers.add(onAbort)
+  const node = watch.handlers.add(onAbort)
   return () => {
-    watch.handlers.delete(onAbort)
+    watch.handlers.remove(node)
     if (watch.handlers.size === 0 && watches.get(signal) === watch) {
       watches.delete(signal)
       signal.removeEventListener('abort', watch.listener)

@@ -10,6 +10,7 @@ import type { KernelCancel } from '../config'
 import { abortErrorFor } from './cancel'
 import type { DeviceQueue } from './device-queue'
 import type { Chunk, Request } from './request'
+import { ChunkTable } from './chunk-table'
 import { StatsRecorder } from './stats'
 
 const now = (): number => performance.now()
@@ -20,8 +21,8 @@ export interface SchedulerOptions {
 
 export class Scheduler {
   readonly stats: StatsRecorder
-  /** Chunks in the kernel, by id. Its size is the in-kernel depth. */
-  private readonly inflight = new Map<number, Chunk>()
+  /** Chunks in the kernel, by id (see chunk-table.ts for why not a Map). Its size is the in-kernel depth. */
+  private readonly inflight = new ChunkTable()
   private readonly devices: DeviceQueue[] = []
   private nextId = 1
   private flushScheduled = false
@@ -126,7 +127,7 @@ export class Scheduler {
     req.chunks.push(chunk)
     req.inKernel++
     req.device.inKernel++
-    this.inflight.set(chunk.id, chunk)
+    this.inflight.set(chunk)
     if (this.depth > this.stats.peakDepth) this.stats.peakDepth = this.depth
     return chunk
   }
@@ -149,9 +150,8 @@ export class Scheduler {
 
   /** A completion from the backend. */
   readonly complete = (id: number, res: number): void => {
-    const chunk = this.inflight.get(id)
+    const chunk = this.inflight.take(id)
     if (!chunk) return
-    this.inflight.delete(id)
     const req = chunk.req
     const dev = req.device
     chunk.res = res
