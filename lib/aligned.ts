@@ -136,8 +136,9 @@ export function allocAligned(size: number, options?: number | AllocAlignedOption
 /**
  * Keep the allocAligned memory behind `views` allocated until
  * {@link releaseAligned} is called with the result, even if the GC finalizes
- * its ArrayBuffer meanwhile. Called when a request is created; released when
- * it settles (after the kernel is done with its buffers). 0 = nothing held.
+ * its ArrayBuffer meanwhile. Called when a request for a backend that does
+ * not hold the memory itself (the thread pool) is created; released when it
+ * settles (after the kernel is done with its buffers). 0 = nothing held.
  */
 export function holdAligned(views: ArrayBufferView[]): number {
   return nativeHold ? nativeHold(views) : 0

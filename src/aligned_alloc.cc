@@ -18,6 +18,7 @@
 #include <cstring>
 #include <sys/mman.h>
 #include <unistd.h>
+#include <atomic>
 #include <map>
 #include <mutex>
 #include <unordered_map>
@@ -45,8 +46,10 @@ std::map<uintptr_t, Allocation*> by_base;              // base address -> alloca
 std::unordered_map<uint32_t, std::vector<Allocation*>> holds_by_token;
 uint32_t next_token = 1;
 size_t live = 0;          // allocations not yet freed
+std::atomic<size_t> live_any{0};  // mirrors live, read without mu to skip the lock when nothing is allocated
 size_t deferred = 0;      // frees deferred because a request still held the memory (cumulative)
 size_t freed = 0;         // cumulative
+size_t ring_holds = 0;    // holds the rings took (HoldAlignedRange), not yet released
 
 // Caller holds mu.
 void FreeLocked(Allocation* a) {
@@ -55,6 +58,7 @@ void FreeLocked(Allocation* a) {
   else std::free(a->base);
   delete a;
   live--;
+  live_any.store(live, std::memory_order_relaxed);
   freed++;
 }
 
@@ -136,6 +140,7 @@ napi_value AlignedAlloc(napi_env env, napi_callback_info info) {
     std::lock_guard<std::mutex> lock(mu);
     by_base[reinterpret_cast<uintptr_t>(mem)] = a;
     live++;
+    live_any.store(live, std::memory_order_relaxed);
   }
   napi_value ab = nullptr;
   napi_status st = napi_create_external_arraybuffer(env, mem, size, Finalize, a, &ab);
@@ -243,7 +248,7 @@ napi_value AlignedStats(napi_env env, napi_callback_info info) {
   {
     std::lock_guard<std::mutex> lock(mu);
     l = live;
-    h = holds_by_token.size();
+    h = holds_by_token.size() + ring_holds;
     d = deferred;
     f = freed;
   }
@@ -262,6 +267,25 @@ void Set(napi_env env, napi_value exports, const char* name, napi_callback cb) {
 }
 
 }  // namespace
+
+void* HoldAlignedRange(const void* p, size_t len) {
+  if (p == nullptr || live_any.load(std::memory_order_relaxed) == 0) return nullptr;
+  std::lock_guard<std::mutex> lock(mu);
+  Allocation* a = FindLocked(reinterpret_cast<uintptr_t>(p), len);
+  if (a != nullptr) {
+    a->holds++;
+    ring_holds++;
+  }
+  return a;
+}
+
+void ReleaseAlignedHold(void* hold) {
+  if (hold == nullptr) return;
+  Allocation* a = static_cast<Allocation*>(hold);
+  std::lock_guard<std::mutex> lock(mu);
+  ring_holds--;
+  if (--a->holds == 0 && a->finalized) FreeLocked(a);
+}
 
 void RegisterAlignedAlloc(napi_env env, napi_value exports) {
   Set(env, exports, "alignedAlloc", AlignedAlloc);

@@ -12,4 +12,13 @@ namespace daio {
 // Adds alignedAlloc, alignedHold, alignedRelease and alignedStats to exports.
 void RegisterAlignedAlloc(napi_env env, napi_value exports);
 
+// For the rings (ring_wrap.cc): hold the allocation that contains
+// [p, p + len) while the kernel has an operation on it, from prep to
+// retirement, without a call from JS. Returns an opaque hold, or nullptr if
+// the range is not library memory. Thread-safe. A native backend's requests
+// take no JS hold (alignedHold): before prep the kernel has not seen the
+// address, and a view detached meanwhile fails the prep (EFAULT).
+void* HoldAlignedRange(const void* p, size_t len);
+void ReleaseAlignedHold(void* hold);
+
 }  // namespace daio

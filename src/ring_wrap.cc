@@ -8,6 +8,7 @@
 #include <string>
 
 #include "aio_ring.h"
+#include "aligned_alloc.h"
 #include "napi_util.h"
 #include "uring_ring.h"
 
@@ -60,6 +61,13 @@ bool ViewSpan(napi_env env, napi_value v, void** data, size_t* len) {
 // for now, a signal arrived, or it reports dropped completions once (EBADR).
 bool Transient(int err) {
   return err == -EAGAIN || err == -EBUSY || err == -EINTR || err == -EBADR || err == -ETIME;
+}
+
+void ReleaseHolds(PendingOp* op) {
+  ReleaseAlignedHold(op->hold);
+  op->hold = nullptr;
+  for (void* h : op->more_holds) ReleaseAlignedHold(h);
+  op->more_holds.clear();
 }
 
 void SleepMs(long ms) {
@@ -289,6 +297,12 @@ napi_value RingWrap::Prep(napi_env env, napi_callback_info info) {
       op->iov[0].iov_len = static_cast<size_t>(count);
     }
     if (napi_create_reference(env, target, 1, &op->ref) != napi_ok) return nullptr;
+    for (size_t i = 0; i < op->iov.size(); i++) {
+      void* h = HoldAlignedRange(op->iov[i].iov_base, op->iov[i].iov_len);
+      if (h == nullptr) continue;
+      if (op->hold == nullptr) op->hold = h;
+      else op->more_holds.push_back(h);
+    }
   }
   Op o;
   o.id = id;
@@ -300,6 +314,7 @@ napi_value RingWrap::Prep(napi_env env, napi_callback_info info) {
   o.scratch = &op->scratch;
   int r = w->ring_->Prep(o);
   if (r < 0) {
+    ReleaseHolds(op.get());
     if (op->ref) napi_delete_reference(env, op->ref);
     w->SyncStaged();  // Prep may have submitted earlier entries for room
     return Num(env, r);
@@ -354,6 +369,7 @@ napi_value RingWrap::Submit(napi_env env, napi_callback_info info) {
 }
 
 void RingWrap::Retire(PendingOp* op) {
+  ReleaseHolds(op);
   if (op->ref) napi_delete_reference(env_, op->ref);
   op->ref = nullptr;
   if (op->in_kernel && in_kernel_ > 0) in_kernel_--;

@@ -22,6 +22,10 @@ namespace daio {
 struct PendingOp {
   napi_ref ref = nullptr;
   std::vector<struct iovec> iov;
+  // allocAligned memory the iovecs point into, held from prep to retirement
+  // (HoldAlignedRange): the view may be detached and collected meanwhile.
+  void* hold = nullptr;             // the first iovec's
+  std::vector<void*> more_holds;    // the others' (vectored requests)
   OpScratch scratch;
   bool cancel_sent = false;
   // Accepted by the kernel: released only once its completion is seen.

@@ -143,8 +143,10 @@ export class DirectFileHandle {
       this.#pos += s.length
     }
     pin(s.views)
-    const held = holdAligned(s.views) // allocAligned memory stays allocated until the request settles
     const sched = this.#sched
+    // allocAligned memory stays allocated until the request settles, or,
+    // on a native ring, while the kernel has it (the ring holds it itself).
+    const held = sched.backend.holdsLibraryMemory ? 0 : holdAligned(s.views)
     const req = new Request({ owner: this, kind: s.kind, syscall, fd: this.fd, path: this.path, device: this.#device, views: s.views, vectored: s.vectored, byteOffset: s.byteOffset,
       length: s.length, position, priority: s.priority, deadline: s.deadline, chunkSize: this.#chunkSize, maxChunksInFlight: this.#ctx.maxChunksInFlight, indivisible: s.indivisible, group: s.group }, performance.now())
     if (this.#ctx.abortStacks) req.callSite = captureCallSite(this[kEnqueue])

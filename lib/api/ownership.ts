@@ -19,7 +19,8 @@ export const leakedFds = new FinalizationRegistry<{ fd: number; path: string }>(
 // free the memory. Like Node's own pooled Buffers, such buffers are marked
 // untransferable: a transfer then copies instead of detaching. The mark is
 // permanent for that ArrayBuffer. allocAligned's library-owned memory needs
-// no mark (see aligned.ts): requests hold it instead (holdAligned).
+// no mark (see aligned.ts): it is held instead while the kernel may use it
+// (by the native ring from prep to completion, else by the request: holdAligned).
 const pinned = new WeakSet<ArrayBufferLike>()
 export function pin(views: ArrayBufferView[]): void {
   for (const v of views) {

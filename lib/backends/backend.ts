@@ -44,6 +44,13 @@ export interface Backend {
   readonly capacity: number
   /** Whether cancel() reaches the kernel at all. */
   readonly canCancel: boolean
+  /**
+   * Whether prep() itself keeps allocAligned memory allocated until the
+   * operation completes (the native rings do). Otherwise each request holds
+   * it from enqueue to settle (holdAligned in api/file.ts), one call into the
+   * addon more per request.
+   */
+  readonly holdsLibraryMemory: boolean
   /** Stage one operation; nothing is issued until submit(). 0 or -errno. */
   prep(id: number, kind: number, fd: number, position: number, views: ArrayBufferView | ArrayBufferView[] | null, byteOffset: number, byteLength: number): number
   /** Ask the kernel to cancel an issued operation. 0 (answer follows) or -errno. */

@@ -18,6 +18,8 @@ export class NativeBackend implements Backend {
   readonly name: BackendName
   readonly capacity: number
   readonly canCancel = true
+  /** RingWrap::Prep holds it from prep to retirement (src/ring_wrap.cc). */
+  readonly holdsLibraryMemory = true
   private readonly ring: NativeRing
   private readonly batch: Float64Array
 

@@ -22,6 +22,7 @@ export class ThreadpoolBackend implements Backend {
   readonly name = 'threadpool' as const
   readonly capacity: number
   readonly canCancel = false
+  readonly holdsLibraryMemory = false
   private staged: Staged[] = []
   private running = 0
   private closed = false

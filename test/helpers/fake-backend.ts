@@ -23,6 +23,7 @@ export class FakeBackend implements Backend {
   /** Operations submitted and not completed yet. */
   readonly inKernel = new Map<number, FakeOp>()
   readonly cancels: number[] = []
+  readonly holdsLibraryMemory = false
   submits = 0
   private staged: FakeOp[] = []
   closed = false
