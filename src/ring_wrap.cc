@@ -379,13 +379,20 @@ void RingWrap::Retire(PendingOp* op) {
 
 void RingWrap::OnReadable(void* self) { static_cast<RingWrap*>(self)->Dispatch(); }
 
-// Drain the ring completely. What one Drain() returns (up to kDrainMax) is
-// retired at once, then handed to JS in batches of up to batch_pairs_, the
-// answers to cancel requests first: JS never settles a request before the
-// answer to its cancel that the same drain holds (stats would lag), and a
-// small batch lets the microtask checkpoint after each call refill the ring
-// before the next batch (see BATCH_PAIRS in lib/backends/native.ts). The
-// eventfd is only a hint: reset it, then drain until empty.
+// Drain the ring, up to kDispatchBudget completions. What one Drain()
+// returns (up to kDrainMax) is retired at once, then handed to JS in batches
+// of up to batch_pairs_, the answers to cancel requests first: JS never
+// settles a request before the answer to its cancel that the same drain
+// holds (stats would lag), and a small batch lets the microtask checkpoint
+// after each call refill the ring before the next batch (see BATCH_PAIRS in
+// lib/backends/native.ts). The eventfd is only a hint: reset it, then drain
+// until empty or the budget is spent. The budget is what keeps the event
+// loop turning: a read the kernel completes inside the submit (page-cache
+// hits without O_DIRECT, on either ring) posts its completion before the
+// next Drain(), so an await loop would otherwise be served inside this one
+// callback forever and no timer or other I/O would ever run. Out of budget,
+// signal the eventfd ourselves so that the next loop turn comes back for
+// the rest.
 void RingWrap::Dispatch() {
   if (closed_ || dispatching_) return;
   // One read resets a counter-mode eventfd; a second would only say EAGAIN.
@@ -396,9 +403,18 @@ void RingWrap::Dispatch() {
   if (napi_open_handle_scope(env_, &scope) != napi_ok) return;
   dispatching_ = true;
   bool stop = false;
+  size_t delivered = 0;
   while (!stop) {
-    size_t n = ring_->Drain(scratch_.data(), scratch_.size());
+    if (delivered >= kDispatchBudget) {
+      uint64_t one = 1;
+      ssize_t wr = write(ring_->EventFd(), &one, sizeof(one));
+      (void)wr;  // EAGAIN only if the counter is near overflow: it is readable then anyway
+      break;
+    }
+    size_t room = kDispatchBudget - delivered;
+    size_t n = ring_->Drain(scratch_.data(), room < scratch_.size() ? room : scratch_.size());
     if (n == 0) break;
+    delivered += n;
     std::stable_partition(scratch_.begin(), scratch_.begin() + n, [](const Completion& c) { return c.cancel; });
     size_t before = Outstanding();
     for (size_t i = 0; i < n; i++) {

@@ -71,6 +71,8 @@ class RingWrap {
   size_t Outstanding() const { return pending_.size() + cancels_in_flight_; }
   // The most completions one Drain() takes (they are handed to JS in batches of batch_pairs_).
   static constexpr size_t kDrainMax = 1024;
+  // The most completions one Dispatch() hands to JS before it returns to the event loop.
+  static constexpr size_t kDispatchBudget = 512;
 
   struct Staged {
     uint64_t id;

@@ -6,9 +6,12 @@
 // io_submit would block if the in-kernel depth reached nr_requests, and with
 // an explicit maxInFlight of 400.
 import t from 'tap'
+import { execFile } from 'node:child_process'
+import * as fs from 'node:fs'
 import * as path from 'node:path'
 import { capabilities } from '../lib/index'
 import { CongestedDevice, congestUnsupported } from '../cli/tools/congest'
+import { scratchDir } from './helpers/tmp'
 
 const CHILD = path.join(__dirname, 'fixtures', 'abort-child.js')
 const BOUND_MS = 50
@@ -66,4 +69,38 @@ t.test('event loop delay while 400 requests are queued and aborted', { skip: noC
     })
   }
   t.comment(`event-loop delay:\n${summary.join('\n')}`)
+})
+
+// Without O_DIRECT a page-cache hit completes inside the submit, so each
+// completion's continuation queues the next read before the ring has been
+// drained. The native rings must still hand back to the event loop now and
+// then (src/ring_wrap.cc, Dispatch's budget): before they did, these loops
+// were served inside one poll callback forever and no timer ever fired. No
+// root needed; the child runs under a timeout, so a starved loop fails, not hangs.
+t.test('await loops on page-cached data leave the event loop turning', async (t) => {
+  const dir = scratchDir()
+  const file = path.join(dir, 'cached.dat')
+  fs.writeFileSync(file, Buffer.alloc(4 << 20, 7))
+  fs.readFileSync(file) // into the page cache
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }))
+  for (const [backend, skip] of backends) {
+    for (const depth of [1, 32]) {
+      await t.test(`${backend}, ${depth} loop(s)`, { skip }, async (t) => {
+        const cfg = { path: file, backend, depth, ms: 500 }
+        const r = await new Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }>((resolve) => {
+          execFile(process.execPath, [path.join(__dirname, 'fixtures', 'cached-loop-child.js'), JSON.stringify(cfg)], { timeout: 30000 }, (err, stdout, stderr) =>
+            resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, signal: err ? ((err as { signal?: string }).signal ?? null) : null, stdout, stderr }),
+          )
+        })
+        t.equal(r.signal, null, 'the child ended by itself: its timer fired (no starved event loop)')
+        t.equal(r.code, 0, `the child exited cleanly${r.code ? `: ${r.stderr.slice(0, 300)}` : ''}`)
+        if (r.code !== 0) return
+        const rep = JSON.parse(r.stdout) as { backend: string; ticks: number; reads: number }
+        t.equal(rep.backend, backend, `backend ${backend}`)
+        t.ok(rep.reads > 0, `${rep.reads} reads done`)
+        // 50 ticks in 500 ms if the loop were idle; 5 says it kept turning (a loose bound for a busy machine).
+        t.ok(rep.ticks >= 5, `a 10 ms interval fired ${rep.ticks} times in 500 ms of reads`)
+      })
+    }
+  }
 })
