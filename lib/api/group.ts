@@ -36,6 +36,7 @@ function prepareMember(ctx: HasInternals, op: GroupOp, index: number, group: Gro
       deadline: Infinity,
       indivisible,
       group: indivisible ? group : null,
+      target: null,
     })
 }
 

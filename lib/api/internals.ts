@@ -65,10 +65,18 @@ export interface Submission {
   deadline: number
   indivisible: boolean
   group: Group | null
+  /**
+   * read() and write() pass their buffer: the request's promise then resolves
+   * with `{ bytesRead | bytesWritten, buffer: target }` itself, not with the
+   * byte count for an async wrapper to reshape (one promise and one
+   * microtask hop fewer per call). null: it resolves with the byte count.
+   */
+  target: ArrayBufferView | null
 }
 
 /** @internal what kEnqueue hands back: the promise, and how to abort the request */
 export interface Enqueued {
+  /** Resolves with the byte count, or with read()'s or write()'s result when the submission had a `target`. */
   promise: Promise<number>
   abort(reason: unknown): void
 }

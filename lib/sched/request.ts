@@ -135,6 +135,7 @@ export class Request {
 
   /** Bytes transferred as one contiguous run from the start (what read/write report). */
   contiguousBytes(): number {
+    if (this.chunks.length === 0) return 0 // never issued (a queued abort)
     if (this.chunks.length === 1) {
       // The common case, one chunk (at start 0): no copy, no sort.
       const res = this.chunks[0].res
@@ -154,7 +155,11 @@ export class Request {
   transferredBytes(): number {
     if (this.chunks.length === 0) return 0
     let n = 0
-    for (const c of this.chunks) if (c.res !== undefined && c.res > 0) n += c.res
+    const cs = this.chunks
+    for (let i = 0; i < cs.length; i++) {
+      const res = cs[i].res
+      if (res !== undefined && res > 0) n += res
+    }
     return n
   }
 

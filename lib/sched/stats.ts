@@ -101,7 +101,8 @@ export class StatsRecorder {
     else if (stage === 'kernel') this.cancelledKernel++
     else this.cancelledTooLate++
     let saved = req.length - req.planned
-    for (const c of req.chunks) if (c.res === ECANCELED) saved += c.len
+    const cs = req.chunks // indexed: see watchSignal's listener in cancel.ts
+    for (let i = 0; i < cs.length; i++) if (cs[i].res === ECANCELED) saved += cs[i].len
     this.bytesSaved += saved
   }
 
