@@ -7,6 +7,7 @@ import { addressOf, holdAligned, releaseAligned } from '../aligned'
 import { appendPositioned, errnoError, illegalConstructor, misaligned } from '../errors'
 import { fstatBigint, fstatDev } from '../platform/device'
 import { alreadyAborted, captureCallSite, watchSignal } from '../sched/cancel'
+import type { LinkedNode } from '../linked-set'
 import type { DeviceQueue } from '../sched/device-queue'
 import { Request } from '../sched/request'
 import type { Scheduler } from '../sched/scheduler'
@@ -165,22 +166,23 @@ export class DirectFileHandle {
     const promise = promiseFor(req, s.target)
     const abort = aborterFor(sched, req)
     const stop = s.signal ? watchSignal(s.signal, abort) : null
-    req.onSettle = this.#afterSettle(req, held, stop, positioned ? -1 : position)
+    const write = s.kind === OP_WRITE ? this.#work.addWrite(promise) : null
+    req.onSettle = this.#afterSettle(req, held, stop, positioned ? -1 : position, write)
     sched.enqueue(req)
-    if (s.kind === OP_WRITE) this.#work.write(promise)
     return { promise, abort }
   }
 
   /**
    * What settling `req` does for the handle: release its hold on allocAligned
    * memory and its signal, fix the tracked position after a short transfer of
-   * a non-positioned call that started at `tracked` (-1: positioned), and end
-   * its outstanding count.
+   * a non-positioned call that started at `tracked` (-1: positioned), leave
+   * the unsettled writes if it is one, and end its outstanding count.
    */
-  #afterSettle(req: Request, held: number, stop: (() => void) | null, tracked: number): () => void {
+  #afterSettle(req: Request, held: number, stop: (() => void) | null, tracked: number, write: LinkedNode<Promise<unknown>> | null): () => void {
     return () => {
       releaseAligned(held)
       if (stop) stop()
+      if (write) this.#work.forgetWrite(write)
       if (tracked >= 0 && movesBytes(req.kind)) {
         const got = req.contiguousBytes()
         if (got < req.length && this.#pos === tracked + req.length) {

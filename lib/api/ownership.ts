@@ -4,7 +4,7 @@
 import * as fs from 'node:fs'
 import { markAsUntransferable } from 'node:worker_threads'
 import { isLibraryOwned } from '../aligned'
-import { LinkedSet } from '../linked-set'
+import { LinkedNode, LinkedSet } from '../linked-set'
 import { afterAll } from '../sched/cancel'
 
 // Like fs.promises.FileHandle: a handle collected while still open closes
@@ -60,11 +60,24 @@ export class Outstanding {
     return p.finally(() => this.end())
   }
 
-  /** A write (or work that writes) the next sync must wait for. */
+  /** A write (or work that writes) the next sync must wait for, until it settles. */
   write(p: Promise<unknown>): void {
     const node = this.#writes.add(p)
     const forget = (): void => this.#writes.remove(node)
     p.then(forget, forget)
+  }
+
+  /**
+   * A write request the next sync must wait for, until forgetWrite(node):
+   * the request's settle hook calls it, just before it resolves `p` (no
+   * reaction, closure or promise of its own per write, as write() takes).
+   */
+  addWrite(p: Promise<unknown>): LinkedNode<Promise<unknown>> {
+    return this.#writes.add(p)
+  }
+
+  forgetWrite(node: LinkedNode<Promise<unknown>>): void {
+    this.#writes.remove(node)
   }
 
   /** The writes a sync issued now must wait for (a snapshot; empty: none). */

@@ -31,6 +31,13 @@ export class Scheduler {
   private retryTimer: NodeJS.Timeout | null = null
   private pendingCancels = 0
   private cancelSubmitQueued = false
+  /**
+   * performance.now() as read once for the current batch of completions or
+   * the current flush (0: none read yet). Their events happened together,
+   * and one clock read per batch instead of one per chunk and event is what
+   * the latency figures and the depth controller can tell apart anyway.
+   */
+  private batchTime = 0
   backend!: Backend
 
   /** `stats` may be shared with another scheduler of the same context (its thread pool). */
@@ -80,6 +87,7 @@ export class Scheduler {
   /** Move queued work into the kernel, up to each device's depth, and submit once. */
   readonly flush = (): void => {
     this.flushScheduled = false
+    this.batchTime = 0
     const capacity = this.backend.capacity
     let prepped = 0
     let failed: Array<[Chunk, number]> | null = null // allocated only when a prep fails
@@ -103,6 +111,12 @@ export class Scheduler {
     this.rotate = n > 0 ? (this.rotate + 1) % n : 0
     if (prepped > 0 || this.pendingCancels > 0) this.submit()
     if (failed) for (const [chunk, r] of failed) this.complete(chunk.id, r)
+    this.batchTime = 0
+  }
+
+  /** The time for this batch or flush, read on first use. */
+  private time(): number {
+    return this.batchTime !== 0 ? this.batchTime : (this.batchTime = now())
   }
 
   private submit(): void {
@@ -123,7 +137,7 @@ export class Scheduler {
     const len = req.length === 0 ? 0 : Math.min(req.chunkSize, req.length - start)
     req.planned += len
     if (req.group) req.group.committed = true
-    const chunk: Chunk = { id: this.nextId++, req, start, len, res: undefined, cancelSent: false, issuedAt: req.device.controller ? now() : 0 }
+    const chunk: Chunk = { id: this.nextId++, req, start, len, res: undefined, cancelSent: false, issuedAt: req.device.controller ? this.time() : 0 }
     req.chunks.push(chunk)
     req.inKernel++
     req.device.inKernel++
@@ -158,7 +172,7 @@ export class Scheduler {
     req.inKernel--
     dev.inKernel--
     if (dev.controller) {
-      const t = now()
+      const t = this.time()
       dev.controller.onComplete(t, dev.waiting > 0, t - chunk.issuedAt)
     }
     if (res < 0) {
@@ -176,6 +190,7 @@ export class Scheduler {
   }
 
   readonly batchEnd = (): void => {
+    this.batchTime = 0
     if (this.queuedCount > 0) this.flush()
     this.maybeDrained()
   }
@@ -217,7 +232,7 @@ export class Scheduler {
     req.device.drop(req)
     req.state = 'settled'
     const s = this.stats
-    s.latency(now() - req.createdAt)
+    s.latency((this.batchTime !== 0 ? this.batchTime : now()) - req.createdAt) // outside a batch (an abort), a fresh read
     const transferred = req.transferredBytes()
     if (req.kind === OP_READ) s.bytesRead += transferred
     else if (req.kind === OP_WRITE) s.bytesWritten += transferred
