@@ -265,7 +265,28 @@ napi_value RingWrap::Prep(napi_env env, napi_callback_info info) {
   uint64_t id = static_cast<uint64_t>(idd);
   if (w->pending_.count(id)) return Num(env, -EEXIST);
 
-  std::unique_ptr<PendingOp> op(new PendingOp());
+  // A spare node (see spare_), or a new one; given back below if the prep fails.
+  PendingMap::node_type node;
+  if (!w->spare_.empty()) {
+    node = std::move(w->spare_.back());
+    w->spare_.pop_back();
+    node.key() = id;
+  } else {
+    PendingMap one;
+    one.emplace(id, std::unique_ptr<PendingOp>(new PendingOp()));
+    node = one.extract(one.begin());
+  }
+  PendingOp* op = node.mapped().get();
+  op->iov.clear();  // a reused op keeps the capacity
+  op->cancel_sent = false;
+  op->in_kernel = false;
+  struct Spare {  // on every early return: the node goes back to spare_
+    RingWrap* w;
+    PendingMap::node_type* node;
+    ~Spare() {
+      if (!node->empty() && w->spare_.size() < kSpareMax) w->spare_.push_back(std::move(*node));
+    }
+  } spare{w, &node};
   if (kind == OP_READ || kind == OP_WRITE) {
     napi_value target = a.argv[4];
     if (!target) return Num(env, -EFAULT);
@@ -314,13 +335,14 @@ napi_value RingWrap::Prep(napi_env env, napi_callback_info info) {
   o.scratch = &op->scratch;
   int r = w->ring_->Prep(o);
   if (r < 0) {
-    ReleaseHolds(op.get());
+    ReleaseHolds(op);
     if (op->ref) napi_delete_reference(env, op->ref);
+    op->ref = nullptr;
     w->SyncStaged();  // Prep may have submitted earlier entries for room
     return Num(env, r);
   }
   size_t before = w->Outstanding();
-  w->pending_.emplace(id, std::move(op));
+  w->pending_.insert(std::move(node));
   w->staged_.push_back(Staged{id, false});
   w->SyncStaged();
   NativeCounters::live_ops++;
@@ -377,6 +399,12 @@ void RingWrap::Retire(PendingOp* op) {
   NativeCounters::live_ops--;
 }
 
+void RingWrap::RetireAndErase(PendingMap::iterator it) {
+  Retire(it->second.get());
+  PendingMap::node_type node = pending_.extract(it);
+  if (spare_.size() < kSpareMax) spare_.push_back(std::move(node));
+}
+
 void RingWrap::OnReadable(void* self) { static_cast<RingWrap*>(self)->Dispatch(); }
 
 // Drain the ring, up to kDispatchBudget completions. What one Drain()
@@ -423,10 +451,7 @@ void RingWrap::Dispatch() {
         if (cancels_in_flight_ > 0) cancels_in_flight_--;
       } else {
         auto it = pending_.find(c.id);
-        if (it != pending_.end()) {
-          Retire(it->second.get());
-          pending_.erase(it);
-        }
+        if (it != pending_.end()) RetireAndErase(it);
       }
     }
     // Keep ourselves alive across the calls into JS even if the last
@@ -496,10 +521,7 @@ void RingWrap::DrainBlocking() {
         continue;
       }
       auto it = pending_.find(c.id);
-      if (it != pending_.end()) {
-        Retire(it->second.get());
-        pending_.erase(it);
-      }
+      if (it != pending_.end()) RetireAndErase(it);
     }
     if (n > 0) continue;
     if (ring_->Unsubmitted() > 0 && staged_failures < kStagedRetries) {

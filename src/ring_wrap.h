@@ -83,7 +83,15 @@ class RingWrap {
   napi_ref wrapper_ = nullptr;  // weak, or strong while work is outstanding
   std::unique_ptr<Ring> ring_;
   std::unique_ptr<CompletionPoller> poller_;
-  std::unordered_map<uint64_t, std::unique_ptr<PendingOp>> pending_;
+  using PendingMap = std::unordered_map<uint64_t, std::unique_ptr<PendingOp>>;
+  PendingMap pending_;
+  // Retired entries of pending_, map node and PendingOp together, for the next
+  // Prep to reuse: an op in flight then costs no malloc or free (the iovec
+  // vector keeps its capacity too). At most kSpareMax are kept.
+  std::vector<PendingMap::node_type> spare_;
+  static constexpr size_t kSpareMax = 1024;
+  // Retire the op of `it` and erase it from pending_, keeping its node spare.
+  void RetireAndErase(PendingMap::iterator it);
   std::deque<Staged> staged_;  // staged, in order, not yet accepted
   size_t in_kernel_ = 0;       // ops accepted whose completion is not seen yet
   size_t cancels_in_flight_ = 0;
