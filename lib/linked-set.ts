@@ -12,10 +12,16 @@
 // node points nowhere. (The scheduler's table of in-flight chunks has the
 // same reason: sched/chunk-table.ts.)
 
-export interface LinkedNode<T> {
+/** A class, not an object literal: a node lives as long as its request (see newList() in sched/request.ts). */
+export class LinkedNode<T> {
   readonly value: T
-  prev: LinkedNode<T> | null
+  prev: LinkedNode<T> | null = null
   next: LinkedNode<T> | null
+
+  constructor(value: T, next: LinkedNode<T> | null) {
+    this.value = value
+    this.next = next
+  }
 }
 
 export class LinkedSet<T> {
@@ -25,7 +31,7 @@ export class LinkedSet<T> {
 
   /** Add `value`; the node removes it again. */
   add(value: T): LinkedNode<T> {
-    const node: LinkedNode<T> = { value, prev: null, next: this.head }
+    const node = new LinkedNode(value, this.head)
     if (this.head) this.head.prev = node
     this.head = node
     this.size++

@@ -9,7 +9,7 @@ import { fstatBigint, fstatDev } from '../platform/device'
 import { alreadyAborted, captureCallSite, watchSignal } from '../sched/cancel'
 import type { LinkedNode } from '../linked-set'
 import type { DeviceQueue } from '../sched/device-queue'
-import { Request } from '../sched/request'
+import { listOf, Request } from '../sched/request'
 import type { Scheduler } from '../sched/scheduler'
 import type { BackendName } from '../backends/registry'
 import { EBADF, EIO, OP_FDATASYNC, OP_FSYNC, OP_READ, OP_WRITE, movesBytes } from '../sys-constants'
@@ -38,16 +38,36 @@ export const kEnqueue = Symbol('direct-aio.enqueue')
 function promiseFor(req: Request, target: ArrayBufferView | null): Promise<number> {
   return new Promise<number>((resolve, reject) => {
     if (target === null) req.resolve = resolve
-    else if (req.kind === OP_READ) req.resolve = (n) => (resolve as unknown as (r: ReadResult<ArrayBufferView>) => void)({ bytesRead: n, buffer: target })
-    else req.resolve = (n) => (resolve as unknown as (r: WriteResult<ArrayBufferView>) => void)({ bytesWritten: n, buffer: target })
+    else if (req.kind === OP_READ) req.resolve = (n) => (resolve as unknown as (r: ReadResult<ArrayBufferView>) => void)(readResult(n, target))
+    else req.resolve = (n) => (resolve as unknown as (r: WriteResult<ArrayBufferView>) => void)(writeResult(n, target))
     req.reject = reject
   })
+}
+
+// Plain objects, as fs.promises resolves with, but filled in rather than
+// written as a `{ bytesRead, buffer }` literal: V8 tenures a literal when a
+// scavenge finds nearly all its recent objects alive (see newList() in
+// sched/request.ts), and the results of a batch of completions are all alive
+// until their continuations run. Node 24 tenured that literal (libaio, depth
+// 32), moving every later result to old space.
+function readResult(n: number, buffer: ArrayBufferView): ReadResult<ArrayBufferView> {
+  const r = {} as ReadResult<ArrayBufferView>
+  r.bytesRead = n
+  r.buffer = buffer
+  return r
+}
+
+function writeResult(n: number, buffer: ArrayBufferView): WriteResult<ArrayBufferView> {
+  const r = {} as WriteResult<ArrayBufferView>
+  r.bytesWritten = n
+  r.buffer = buffer
+  return r
 }
 
 /** What read() or write() resolves with, for a result that did not come from a request of its own (bounce, append, length 0). */
 function shaped(kind: number, n: number, target: ArrayBufferView | null): unknown {
   if (target === null) return n
-  return kind === OP_READ ? { bytesRead: n, buffer: target } : { bytesWritten: n, buffer: target }
+  return kind === OP_READ ? readResult(n, target) : writeResult(n, target)
 }
 
 function aborterFor(sched: Scheduler, req: Request): (reason: unknown) => void {
@@ -223,7 +243,7 @@ export class DirectFileHandle {
       this.#checkUsable(syscall)
       return this.#via(kind, app.bounceAt(this.#alignedIo(), kind, view, offset, length, position, io), target)
     }
-    return this.#io(syscall, kind, [view], false, offset, length, position, io, target)
+    return this.#io(syscall, kind, listOf(view), false, offset, length, position, io, target) // not [view]: see listOf()
   }
 
   #bounces(io: IoFields, views: ArrayBufferView[], offsets: number[], lengths: number[], position: number): boolean {

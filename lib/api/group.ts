@@ -3,7 +3,7 @@
 // queued, so a bad member issues nothing.
 import { abortError, AbortError, invalidArgType, invalidArgValue, outOfRange } from '../errors'
 import { preAborted, watchSignal } from '../sched/cancel'
-import type { Group } from '../sched/request'
+import { listOf, type Group } from '../sched/request'
 import { OP_READ, OP_WRITE } from '../sys-constants'
 import { checkBoolean, checkOptionsObject, checkPriority, checkRange, checkSignal, checkView, parsePosition } from '../validate'
 import { DirectFileHandle, kCheck, kEnqueue } from './file'
@@ -26,7 +26,7 @@ function prepareMember(ctx: HasInternals, op: GroupOp, index: number, group: Gro
   return () =>
     file[kEnqueue](syscall, {
       kind: syscall === 'write' ? OP_WRITE : OP_READ,
-      views: [view],
+      views: listOf(view),
       vectored: false,
       byteOffset: offset,
       length,

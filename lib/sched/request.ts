@@ -19,16 +19,29 @@ export interface Group {
   committed: boolean
 }
 
-export interface Chunk {
-  id: number
-  req: Request
+/**
+ * A class, not an object literal, because it lives as long as an I/O: see
+ * newList() below for what V8 does with such literals (on Node 24, whose
+ * Maglev tracks object literals too, this one was tenured as well).
+ */
+export class Chunk {
+  readonly id: number
+  readonly req: Request
   /** Offset of this chunk within the request, in bytes. */
-  start: number
-  len: number
-  res: number | undefined
-  cancelSent: boolean
+  readonly start: number
+  readonly len: number
+  res: number | undefined = undefined
+  cancelSent = false
   /** performance.now() when handed to the kernel (0 if nobody measures). */
-  issuedAt: number
+  readonly issuedAt: number
+
+  constructor(id: number, req: Request, start: number, len: number, issuedAt: number) {
+    this.id = id
+    this.req = req
+    this.start = start
+    this.len = len
+    this.issuedAt = issuedAt
+  }
 }
 
 export interface RequestInit {
@@ -71,6 +84,13 @@ export interface RequestInit {
 const EMPTY: never[] = []
 export function newList<T>(): T[] {
   return EMPTY.slice()
+}
+
+/** `[x]`, for the same reason (Node 24 tenured the `[view]` of every read). */
+export function listOf<T>(x: T): T[] {
+  const list = newList<T>()
+  list.push(x)
+  return list
 }
 
 export class Request {

@@ -9,7 +9,7 @@ import { EBADF, ECANCELED, OP_READ, OP_WRITE } from '../sys-constants'
 import type { KernelCancel } from '../config'
 import { abortErrorFor } from './cancel'
 import type { DeviceQueue } from './device-queue'
-import type { Chunk, Request } from './request'
+import { Chunk, type Request } from './request'
 import { ChunkTable } from './chunk-table'
 import { StatsRecorder } from './stats'
 
@@ -137,7 +137,7 @@ export class Scheduler {
     const len = req.length === 0 ? 0 : Math.min(req.chunkSize, req.length - start)
     req.planned += len
     if (req.group) req.group.committed = true
-    const chunk: Chunk = { id: this.nextId++, req, start, len, res: undefined, cancelSent: false, issuedAt: req.device.controller ? this.time() : 0 }
+    const chunk = new Chunk(this.nextId++, req, start, len, req.device.controller ? this.time() : 0)
     req.chunks.push(chunk)
     req.inKernel++
     req.device.inKernel++
